@@ -1,0 +1,265 @@
+"""The course's embedded data: a seeded multi-contrast head phantom with brain tumours.
+
+``make_subject(seed)`` builds one subject in four steps:
+
+1. **Anatomy** - warp the MNI152 atlas (``anatomy``) with a per-subject affine and a
+   smooth deformation, and turn it into tissue *fractions* per voxel (air, CSF, GM, WM,
+   cortical bone, diploe, scalp fat), with per-subject skull and scalp thickness and a
+   frontal sinus.
+2. **Tumour** - random BraTS-style sub-regions (``tumor``), or a label map the caller
+   painted; tumour voxels take the tissue properties of their sub-region.
+3. **Clean contrasts** - each tissue's signal from the physics (``physics``), mixed by
+   the fractions: T1w, T2w, PD, FLAIR, T1ce (gadolinium), CT (HU), FDG-PET (blurred to
+   PET resolution).
+4. **Acquisition** - bias field, site blur and noise: Rician for MR, Gaussian for CT,
+   Poisson counts for PET.
+
+Everything is driven by the seed, through separate random streams, so the same seed
+gives identical images and a new tumour label map re-renders the *same* subject with
+the same noise (``render``). Grids are RAS+ millimetres like MNI space; arrays are
+indexed ``[x, y, z]``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from . import physics
+from .anatomy import load_atlas
+from .fields import plane_wave_field
+from .tumor import TumorParams, check_labels, random_params, tumor_labels
+
+TISSUE_LABELS = {0: "air", 1: "csf", 2: "gm", 3: "wm", 4: "bone", 5: "fat", 6: "tumour"}
+# Streams of randomness, so that e.g. a new tumour does not change the noise.
+_ANATOMY, _TUMOR, _TISSUES, _NOISE = range(4)
+FOV_MM = 230.0                    # in-plane field of view of the default axial grids
+HEAD_CENTER_MM = (0.0, -18.0, 20.0)
+
+
+@dataclass
+class Subject:
+    """One phantom subject on a voxel grid.
+
+    ``images`` are acquired (bias, blur, noise); ``clean`` are the noise-free truth.
+    MR images are in arbitrary units, CT in HU, PET in relative uptake (WM = 1).
+    """
+
+    subject_id: str
+    images: dict[str, np.ndarray]
+    clean: dict[str, np.ndarray]
+    tissue: np.ndarray               # uint8, codes in TISSUE_LABELS
+    tumor: np.ndarray                # uint8, codes in tumor.LABELS
+    affine: np.ndarray               # voxel -> mm
+    params: dict                     # JSON-able: seed, site, physics, tumour, geometry
+    fractions: np.ndarray = field(repr=False)  # healthy tissue fractions, TISSUES[:7] x grid
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.tissue.shape
+
+    @property
+    def head_mask(self) -> np.ndarray:
+        return self.tissue > 0
+
+
+def grid_affine(shape: tuple[int, int, int], spacing_mm, center_mm=HEAD_CENTER_MM) -> np.ndarray:
+    """RAS+ affine of a grid of ``shape`` voxels centred on ``center_mm``."""
+    spacing = np.broadcast_to(np.asarray(spacing_mm, dtype=float), (3,))
+    affine = np.diag([*spacing, 1.0])
+    affine[:3, 3] = np.asarray(center_mm) - (np.asarray(shape) - 1) / 2 * spacing
+    return affine
+
+
+def axial_grid(size: int = 128, n_slices: int = 1, slice_gap_mm: float = 4.0,
+               z_mm: float = 20.0) -> tuple[tuple[int, int, int], np.ndarray]:
+    """Shape and affine of ``n_slices`` axial ``size`` x ``size`` slices (230 mm FOV)
+    centred at height ``z_mm`` (MNI; 20 mm is the level of the lateral ventricles)."""
+    shape = (size, size, n_slices)
+    center = (HEAD_CENTER_MM[0], HEAD_CENTER_MM[1], z_mm)
+    return shape, grid_affine(shape, (FOV_MM / size, FOV_MM / size, slice_gap_mm), center)
+
+
+def volume_grid(spacing_mm: float = 2.0) -> tuple[tuple[int, int, int], np.ndarray]:
+    """Shape and affine of a whole-head 3-D grid (the MNI box) at ``spacing_mm``."""
+    extent = np.array([196.0, 232.0, 188.0])
+    shape = tuple(int(n) for n in np.round(extent / spacing_mm) + 1)
+    return shape, grid_affine(shape, spacing_mm, (0.0, -18.0, 22.0))
+
+
+def voxel_coords(shape, affine) -> np.ndarray:
+    idx = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float32) for n in shape], indexing="ij"), -1)
+    return idx @ affine[:3, :3].T.astype(np.float32) + affine[:3, 3].astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def _atlas_tensor() -> tuple[torch.Tensor, np.ndarray]:
+    atlas = load_atlas()
+    return torch.from_numpy(atlas.stack()).unsqueeze(0), np.linalg.inv(atlas.affine)
+
+
+def _sample_atlas(template_mm: np.ndarray) -> np.ndarray:
+    """Trilinear sample of the atlas channels at MNI coordinates -> (4, ...)."""
+    volume, inv_affine = _atlas_tensor()
+    idx = template_mm @ inv_affine[:3, :3].T.astype(np.float32) + inv_affine[:3, 3].astype(np.float32)
+    size = np.array(volume.shape[2:], dtype=np.float32)
+    norm = 2 * idx / (size - 1) - 1                      # align_corners=True convention
+    grid = torch.from_numpy(norm[..., ::-1].copy()).reshape(1, 1, 1, -1, 3)  # grid is (z, y, x)
+    # Outside the box: border values (distance keeps growing there -> air).
+    out = F.grid_sample(volume, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return out.reshape(volume.shape[1], *template_mm.shape[:-1]).numpy()
+
+
+def _head_geometry(rng: np.random.Generator) -> dict:
+    return {
+        "scale": rng.uniform(0.93, 1.07, size=3).round(4).tolist(),
+        "rotation_deg": float(rng.uniform(-4, 4)),
+        "shift_mm": rng.uniform(-3, 3, size=3).round(3).tolist(),
+        "warp_mm": float(rng.uniform(1.0, 3.0)),
+        "warp_seed": int(rng.integers(2**31)),
+        "skull_mm": float(rng.uniform(5.0, 8.0)),
+        "table_mm": float(rng.uniform(1.2, 2.0)),
+        "scalp_mm": float(rng.uniform(4.0, 7.0)),
+        "sinus_mm": [float(v) for v in rng.uniform([6, 4, 6], [14, 8, 14])],
+    }
+
+
+def _to_template(coords: np.ndarray, geo: dict) -> np.ndarray:
+    """Subject mm -> template mm: inverse scale/rotation/shift plus a smooth warp."""
+    a = np.deg2rad(geo["rotation_deg"])
+    rot = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]], np.float32)
+    centred = coords - np.asarray(HEAD_CENTER_MM, np.float32) - np.asarray(geo["shift_mm"], np.float32)
+    moved = (centred @ rot) / np.asarray(geo["scale"], np.float32) + np.asarray(HEAD_CENTER_MM, np.float32)
+    warp = plane_wave_field(geo["warp_seed"], coords, (60.0, 160.0), channels=3)
+    return moved + geo["warp_mm"] * warp
+
+
+def _ramp(x, edge):
+    """Soft step 0 -> 1 across ``edge`` (1 mm wide): partial volume at boundaries."""
+    return np.clip(x - edge + 0.5, 0.0, 1.0)
+
+
+def _healthy_fractions(coords: np.ndarray, geo: dict) -> np.ndarray:
+    """Fractions of TISSUES[:7] (air, csf, gm, wm, cortical bone, diploe, fat)."""
+    gm, wm, ic, dist = _sample_atlas(_to_template(coords, geo))
+    gm, wm = np.clip(gm, 0, 1), np.clip(wm, 0, 1)
+    ic = np.clip(np.maximum(ic, gm + wm), 0, 1)
+    csf = np.clip(ic - gm - wm, 0, 1)
+    # Skull thickness varies smoothly over the head; the frontal sinus thickens the
+    # frontal bone and hollows it (air inside bone: dark on MRI, -1000 HU on CT).
+    thick = geo["skull_mm"] * (1 + 0.15 * plane_wave_field(geo["warp_seed"] + 1, coords, (80.0, 200.0))[..., 0])
+    sinus_centre = np.array([0.0, 62.0, 8.0], np.float32)
+    sinus = np.linalg.norm((coords - sinus_centre) / np.asarray(geo["sinus_mm"], np.float32), axis=-1)
+    thick = thick + 8.0 * np.exp(-(sinus**2))
+    table = geo["table_mm"]
+    bone = _ramp(dist, 0.0) * (1 - _ramp(dist, thick))
+    cortical = bone * (1 - _ramp(dist, table) * (1 - _ramp(dist, thick - table)))
+    sinus_air = (bone - cortical) * (sinus < 1)
+    diploe = bone - cortical - sinus_air
+    fat = _ramp(dist, thick) * (1 - _ramp(dist, thick + geo["scalp_mm"]))
+    outside = 1 - ic
+    air = 1 - bone - fat
+    return np.stack([air * outside, csf, gm, wm, cortical * outside, diploe * outside, fat * outside]).astype(np.float32)
+
+
+def _tissue_map(fractions: np.ndarray, tumor: np.ndarray) -> np.ndarray:
+    grouped = np.stack([fractions[0], fractions[1], fractions[2], fractions[3],
+                        fractions[4] + fractions[5], fractions[6]])
+    tissue = grouped.argmax(0).astype(np.uint8)
+    tissue[tumor > 0] = 6
+    return tissue
+
+
+def make_subject(seed: int, shape: tuple[int, int, int] | None = None, affine: np.ndarray | None = None, *,
+                 site: str = "A", tumor: str | TumorParams | np.ndarray | None = "random",
+                 subject_id: str | None = None) -> Subject:
+    """A phantom subject on a grid (default: one 128 x 128 axial slice).
+
+    ``tumor``: ``"random"`` (a random tumour in the field of view), ``None`` (healthy),
+    ``TumorParams``, or a label map on this grid (values 0-3, see ``tumor.LABELS``).
+    ``site``: a key of ``physics.SITES`` (sequence parameters, noise, bias, blur).
+    """
+    if shape is None:
+        shape, affine = axial_grid()
+    if affine is None:
+        raise ValueError("Pass the grid's affine together with its shape (see axial_grid / volume_grid).")
+    if site not in physics.SITES:
+        raise ValueError(f"Unknown site {site!r}; choose one of {sorted(physics.SITES)}.")
+    streams = [np.random.default_rng([seed, s]) for s in range(4)]
+    geo = _head_geometry(streams[_ANATOMY])
+    coords = voxel_coords(shape, affine)
+    fractions = _healthy_fractions(coords, geo)
+    tissues = physics.jitter_tissues(streams[_TISSUES])
+    params = {
+        "seed": int(seed), "site": site, "geometry": geo,
+        "tissues": {k: dataclasses.asdict(v) for k, v in tissues.items()},
+        "provenance": "SYNTHETIC: medsynth_nb phantom (MNI152 2009a anatomy + physics contrasts)",
+    }
+    subject = Subject(subject_id or f"sub-{seed:06d}", {}, {}, np.zeros(shape, np.uint8),
+                      np.zeros(shape, np.uint8), affine, params, fractions)
+    if isinstance(tumor, str) and tumor == "random":
+        wm_points = coords[fractions[3] > 0.6]
+        tumor = random_params(streams[_TUMOR], wm_points) if len(wm_points) else None
+    return render(subject, tumor)
+
+
+def render(subject: Subject, tumor: TumorParams | np.ndarray | None) -> Subject:
+    """Re-render ``subject`` with another tumour (parameters or a label map, or None for
+    healthy). Anatomy, tissue properties and noise realisation stay the same, so the
+    difference to the original is the lesion alone."""
+    coords = voxel_coords(subject.shape, subject.affine)
+    f = subject.fractions
+    if tumor is None:
+        labels = np.zeros(subject.shape, np.uint8)
+        subject.params.pop("tumor", None)
+    elif isinstance(tumor, TumorParams):
+        labels = tumor_labels(tumor, coords, f[2] + f[3], f[1] + f[2] + f[3])
+        subject.params["tumor"] = tumor.to_json()
+    else:
+        labels = check_labels(tumor, subject.shape)
+        subject.params["tumor"] = "label map given by the caller"
+    # Tumour voxels become the sub-region's tissue (necrosis, oedema, enhancing).
+    lesion = np.stack([labels == k for k in (1, 2, 3)]).astype(np.float32)
+    fractions = np.concatenate([f * (1 - lesion.sum(0)), lesion])
+    tissues = {k: physics.Tissue(**v) for k, v in subject.params["tissues"].items()}
+    site = physics.SITES[subject.params["site"]]
+    signals = physics.signal_matrix(tissues, site)
+    spacing = np.abs(np.diag(subject.affine)[:3])
+    clean = {m: np.tensordot(s.astype(np.float32), fractions, axes=1) for m, s in signals.items()}
+    clean["pet"] = _blur(clean["pet"], site.pet_fwhm_mm, spacing)
+    subject.clean, subject.tumor = clean, labels
+    subject.tissue = _tissue_map(subject.fractions, labels)
+    subject.images = _acquire(clean, subject, site, coords, spacing)
+    return subject
+
+
+def _blur(image: np.ndarray, fwhm_mm: float, spacing: np.ndarray) -> np.ndarray:
+    if fwhm_mm <= 0:
+        return image
+    sigma = fwhm_mm / 2.355 / spacing
+    sigma[np.array(image.shape) == 1] = 0  # a single slice cannot be blurred across
+    return ndimage.gaussian_filter(image, sigma, mode="nearest").astype(np.float32)
+
+
+def _acquire(clean: dict, subject: Subject, site: physics.Site, coords, spacing) -> dict:
+    rng = np.random.default_rng([subject.params["seed"], _NOISE])
+    brain = subject.fractions[2] + subject.fractions[3] > 0.5
+    out = {}
+    for i, modality in enumerate(physics.MR_MODALITIES):
+        bias = np.exp(site.bias_amplitude * plane_wave_field(
+            subject.params["seed"] * 16 + i, coords, (200.0, 400.0), n_waves=4)[..., 0])
+        image = _blur(clean[modality], site.blur_mm, spacing) * bias
+        ref = float(np.median(clean[modality][brain])) if brain.any() else float(clean[modality].mean())
+        sigma = max(ref, 1e-6) / site.mr_snr
+        real = image + rng.normal(0, sigma, image.shape)
+        imag = rng.normal(0, sigma, image.shape)
+        out[modality] = np.hypot(real, imag).astype(np.float32)  # magnitude -> Rician
+    out["ct"] = (clean["ct"] + rng.normal(0, site.ct_noise_hu, clean["ct"].shape)).astype(np.float32)
+    counts = rng.poisson(np.clip(clean["pet"], 0, None) * site.pet_counts)
+    out["pet"] = (counts / site.pet_counts).astype(np.float32)
+    return out
