@@ -1,0 +1,205 @@
+"""Datasets of 2-D axial slices for synthesis tasks, split by subject.
+
+``load_dataset("phantom", profile=p)`` renders phantom subjects as slabs of axial
+slices, normalises them and splits them into train / val / test *by subject* (slices of
+one subject are strongly correlated, so a slice-level split would leak). A task names
+its source modalities and its target: ``"t1:t2"``, ``"t1,t2:flair"``, ``"t1:ct"``.
+
+Intensity normalisation (per subject, documented because metrics depend on it):
+- MR and PET: divide by the 99.5th percentile inside the head, clip to [0, 1]. The
+  clean (noise-free) image is normalised by its own percentile.
+- CT: window -1000 ... 2000 HU mapped linearly to [0, 1] (``to_hu`` inverts it), so a
+  CT error can be reported in HU.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import phantom, physics
+
+CT_WINDOW_HU = (-1000.0, 2000.0)
+MR_PERCENTILE = 99.5
+
+
+@dataclass(frozen=True)
+class Task:
+    sources: tuple[str, ...]
+    target: str
+
+    def __str__(self) -> str:
+        return f"{','.join(self.sources)}:{self.target}"
+
+
+def parse_task(task: str | Task) -> Task:
+    """``"t1,flair:t2"`` -> Task(("t1", "flair"), "t2"), with a clear error for typos."""
+    if isinstance(task, Task):
+        return task
+    if task.count(":") != 1:
+        raise ValueError(f"Task {task!r} must look like 'SOURCE:TARGET', e.g. 't1:t2' or 't1,flair:t2'.")
+    src, tgt = (p.strip().lower() for p in task.split(":"))
+    sources = tuple(s.strip() for s in src.split(",") if s.strip())
+    unknown = [m for m in (*sources, tgt) if m not in physics.MODALITIES]
+    if unknown or not sources or not tgt:
+        raise ValueError(f"Task {task!r}: unknown or missing modality {unknown or '(empty)'}; "
+                         f"available: {', '.join(physics.MODALITIES)}.")
+    if tgt in sources:
+        raise ValueError(f"Task {task!r}: the target {tgt!r} is also a source; nothing to synthesise.")
+    return Task(sources, tgt)
+
+
+def normalize(volume: np.ndarray, modality: str, head: np.ndarray) -> np.ndarray:
+    """Map a subject's image to [0, 1] (see the module docstring)."""
+    if modality == "ct":
+        lo, hi = CT_WINDOW_HU
+        return np.clip((volume - lo) / (hi - lo), 0, 1).astype(np.float32)
+    scale = np.percentile(volume[head], MR_PERCENTILE) if head.any() else volume.max()
+    return np.clip(volume / max(float(scale), 1e-8), 0, 1).astype(np.float32)
+
+
+def to_hu(x):
+    """Normalised CT -> Hounsfield units (works on arrays and tensors)."""
+    lo, hi = CT_WINDOW_HU
+    return x * (hi - lo) + lo
+
+
+@dataclass
+class SliceSet:
+    """Normalised 2-D slices (N x H x W per modality) with their labels and subjects."""
+
+    images: dict[str, np.ndarray]   # acquired: what a scanner gives
+    clean: dict[str, np.ndarray]    # noise-free truth
+    tissue: np.ndarray
+    tumor: np.ndarray
+    subject_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.subject_ids)
+
+    @property
+    def subjects(self) -> list[str]:
+        return sorted(set(self.subject_ids.tolist()))
+
+    def select(self, index) -> SliceSet:
+        index = np.asarray(index)
+        return SliceSet({m: v[index] for m, v in self.images.items()},
+                        {m: v[index] for m, v in self.clean.items()},
+                        self.tissue[index], self.tumor[index], self.subject_ids[index])
+
+    def by_subjects(self, subject_ids) -> SliceSet:
+        return self.select(np.isin(self.subject_ids, list(subject_ids)))
+
+    def halves(self, seed: int = 0) -> tuple[SliceSet, SliceSet]:
+        """Two sets with disjoint subjects, for unpaired training (domain A images come
+        from other people than domain B images, as in real unpaired data)."""
+        subjects = np.random.default_rng(seed).permutation(self.subjects)
+        half = len(subjects) // 2
+        return self.by_subjects(subjects[:half]), self.by_subjects(subjects[half:])
+
+    def batch(self, task: str | Task, index) -> dict[str, torch.Tensor]:
+        """Tensors for slices ``index``: ``source`` (B x n_sources x H x W), ``target``
+        (acquired, B x 1 x H x W), ``target_clean``, ``tissue`` and ``tumor``."""
+        task = parse_task(task)
+        index = np.asarray(index)
+        missing = [m for m in (*task.sources, task.target) if m not in self.images]
+        if missing:
+            raise KeyError(f"This dataset has no {missing}; it holds {sorted(self.images)}.")
+        return {
+            "source": torch.from_numpy(np.stack([self.images[m][index] for m in task.sources], 1)),
+            "target": torch.from_numpy(self.images[task.target][index][:, None]),
+            "target_clean": torch.from_numpy(self.clean[task.target][index][:, None]),
+            "tissue": torch.from_numpy(self.tissue[index][:, None]),
+            "tumor": torch.from_numpy(self.tumor[index][:, None]),
+        }
+
+    def sample_batch(self, task: str | Task, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """A random training batch; the generator makes the order reproducible."""
+        index = torch.randint(len(self), (batch_size,), generator=generator).numpy()
+        return self.batch(task, index)
+
+
+@dataclass
+class SynthesisData:
+    train: SliceSet
+    val: SliceSet
+    test: SliceSet
+    info: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (f"SynthesisData({self.info.get('name')}: train {len(self.train.subjects)} subjects/"
+                f"{len(self.train)} slices, val {len(self.val.subjects)}/{len(self.val)}, "
+                f"test {len(self.test.subjects)}/{len(self.test)}; {self.info.get('image_size')}px)")
+
+
+def _stack_subject(subject: phantom.Subject) -> dict:
+    """Subject slab -> per-slice arrays in display orientation (anterior up)."""
+    def slices(volume):  # [x, y, z] -> [z, rows = -y, cols = x]
+        return np.ascontiguousarray(np.transpose(volume[:, ::-1, :], (2, 1, 0)))
+
+    head = subject.head_mask
+    return {
+        "images": {m: slices(normalize(v, m, head)) for m, v in subject.images.items()},
+        "clean": {m: slices(normalize(v, m, head)) for m, v in subject.clean.items()},
+        "tissue": slices(subject.tissue), "tumor": slices(subject.tumor),
+    }
+
+
+def load_phantom(n_subjects: int = 40, image_size: int = 96, slices_per_subject: int = 8, *,
+                 seed: int = 0, tumor_prob: float = 0.5, site: str = "A",
+                 split: tuple[float, float, float] = (0.6, 0.2, 0.2), progress: bool = True) -> SynthesisData:
+    """Render ``n_subjects`` phantom subjects and split them by subject.
+
+    Each subject is a slab of ``slices_per_subject`` axial slices 5 mm apart around the
+    lateral ventricles; with probability ``tumor_prob`` it has a tumour in the slab.
+    """
+    if n_subjects < 3:
+        raise ValueError(f"n_subjects={n_subjects}: need at least 3 subjects for a train/val/test split.")
+    if abs(sum(split) - 1) > 1e-6 or min(split) < 0:
+        raise ValueError(f"split={split} must be three non-negative fractions summing to 1.")
+    rng = np.random.default_rng(seed)
+    subject_seeds = rng.integers(0, 2**31, size=n_subjects)
+    parts = []
+    for i in tqdm(range(n_subjects), desc="phantom subjects", disable=not progress, leave=False):
+        z = float(rng.uniform(5.0, 35.0))
+        shape, affine = phantom.axial_grid(image_size, slices_per_subject, 5.0, z)
+        has_tumor = rng.random() < tumor_prob
+        subject = phantom.make_subject(int(subject_seeds[i]), shape, affine, site=site,
+                                       tumor="random" if has_tumor else None, subject_id=f"{site}-sub-{i:03d}")
+        part = _stack_subject(subject)
+        part["subject_ids"] = np.array([subject.subject_id] * slices_per_subject)
+        parts.append(part)
+
+    def concat(index) -> SliceSet:
+        chosen = [parts[i] for i in index]
+        cat = lambda key, m=None: np.concatenate([p[key][m] if m else p[key] for p in chosen])  # noqa: E731
+        return SliceSet({m: cat("images", m) for m in physics.MODALITIES},
+                        {m: cat("clean", m) for m in physics.MODALITIES},
+                        cat("tissue"), cat("tumor"), cat("subject_ids"))
+
+    order = rng.permutation(n_subjects)
+    n_val = max(1, round(split[1] * n_subjects))
+    n_test = max(1, round(split[2] * n_subjects))
+    n_train = n_subjects - n_val - n_test
+    info = {"name": "phantom", "seed": seed, "site": site, "image_size": image_size,
+            "n_subjects": n_subjects, "slices_per_subject": slices_per_subject, "tumor_prob": tumor_prob,
+            "normalisation": f"MR/PET: / p{MR_PERCENTILE} in head, clip [0,1]; CT: {CT_WINDOW_HU} HU -> [0,1]"}
+    return SynthesisData(concat(order[:n_train]), concat(order[n_train:n_train + n_val]),
+                         concat(order[n_train + n_val:]), info)
+
+
+def load_dataset(name: str = "phantom", profile=None, **kwargs) -> SynthesisData:
+    """A dataset by name, sized by ``profile`` unless sizes are given explicitly.
+
+    Only ``"phantom"`` is embedded; real public datasets come through ``data_fetch``.
+    """
+    if name != "phantom":
+        raise ValueError(f"Unknown dataset {name!r}. The embedded dataset is 'phantom'; real datasets "
+                         "(MSD BrainTumour, IXI) are downloaded with `python -m data_fetch get NAME`.")
+    if profile is not None:
+        kwargs.setdefault("n_subjects", profile.n_subjects)
+        kwargs.setdefault("image_size", profile.image_size)
+        kwargs.setdefault("slices_per_subject", profile.slices_per_subject)
+    return load_phantom(**kwargs)

@@ -1,0 +1,183 @@
+"""One training loop for every model of the course.
+
+``train(model, data, task, config)`` runs until the step budget or the time budget is
+spent, whichever comes first, with a tqdm progress bar, periodic validation (PSNR, SSIM,
+MAE on held-out subjects), an ``on_update(history)`` hook for live plots, a guard that
+stops at the first non-finite loss, and atomic checkpoints from which ``resume=True``
+continues the *same* run: the data order and dropout draws come from generators whose
+states are saved, so N steps in one go and N/2 + N/2 with a resume give the same weights.
+The model is trained through the interface in ``models.base``; the loop never asks
+which model it is.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..data.datasets import SynthesisData, parse_task
+from ..metrics import evaluate, predict_set
+from . import checkpoints
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    seconds: float | None = None     # time budget (training time, summed over resumes)
+    batch_size: int = 8
+    eval_every: int = 100
+    max_eval_slices: int = 64
+    checkpoint_every: int | None = None  # default: at every validation
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = False
+
+    @classmethod
+    def from_profile(cls, profile, **overrides) -> "TrainConfig":
+        base = dict(steps=profile.train_steps, seconds=profile.train_seconds, batch_size=profile.batch_size,
+                    eval_every=profile.eval_every, max_eval_slices=profile.max_eval_slices,
+                    device=profile.device, amp=profile.amp)
+        base.update(overrides)
+        return cls(**base)
+
+
+@dataclass
+class History:
+    task: str = ""
+    step: int = 0
+    elapsed_s: float = 0.0
+    loss_steps: list[int] = field(default_factory=list)
+    losses: dict[str, list[float]] = field(default_factory=dict)
+    val: list[dict] = field(default_factory=list)   # {"step": s, "psnr": ..., "ssim": ..., "mae": ...}
+    stopped_by: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _updater(optimizers: dict, scalers: dict) -> Callable[[torch.Tensor, str], None]:
+    def update(loss: torch.Tensor, name: str) -> None:
+        opt, scaler = optimizers[name], scalers[name]
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    return update
+
+
+def validate(model, data: SynthesisData, task, max_slices: int, device: str) -> dict[str, float]:
+    """Mean over validation subjects of PSNR / SSIM / MAE (first ``max_slices`` slices)."""
+    val = data.val.select(np.arange(min(len(data.val), max_slices)))
+    predictions = predict_set(model.predict, val, task, device=device)
+    return evaluate(predictions, val, task).mean().to_dict()
+
+
+def train(model, data: SynthesisData, task, config: TrainConfig, *, out_dir: str | Path | None = None,
+          resume: bool = False, on_update: Callable[[History], None] | None = None,
+          progress: bool = True) -> History:
+    """Train ``model`` on ``data`` for ``task`` (e.g. ``"t1:t2"``); see the module docstring.
+
+    With ``out_dir`` a checkpoint is kept there. An existing checkpoint is never
+    overwritten silently: pass ``resume=True`` to continue it, or choose another folder.
+    """
+    task = parse_task(task)
+    device = torch.device(config.device)
+    model.to(device)
+    optimizers = model.make_optimizers()
+    use_amp = config.amp and device.type == "cuda"
+    scalers = {name: torch.amp.GradScaler(device.type, enabled=use_amp) for name in optimizers}
+    data_gen = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # weight-independent draws (dropout) start from the seed too
+    history = History(task=str(task))
+    ckpt = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
+
+    if ckpt is not None and ckpt.exists():
+        if not resume:
+            raise FileExistsError(f"{ckpt} holds an earlier run (nothing was overwritten). Continue it with "
+                                  "resume=True (CLI: --resume), or choose another output folder.")
+        saved = checkpoints.read_checkpoint(ckpt)
+        if saved["config"].get("task") not in (None, str(task)):
+            raise ValueError(f"{ckpt} was trained for task {saved['config']['task']}, not {task}.")
+        checkpoints.restore(saved, model, optimizers)
+        history = History(**saved["state"]["history"])
+        rng = checkpoints.rng_states(saved)
+        data_gen.set_state(rng["data"])
+        torch.set_rng_state(rng["torch"])
+
+    def save():
+        if ckpt is not None:
+            checkpoints.save_checkpoint(ckpt, model, optimizers, {"history": history.to_json()},
+                                        {"data": data_gen.get_state(), "torch": torch.get_rng_state()})
+
+    def run_validation():
+        metrics = validate(model, data, task, config.max_eval_slices, config.device)
+        history.val.append({"step": history.step, **{k: float(v) for k, v in metrics.items()}})
+        if on_update is not None:
+            on_update(history)
+
+    update = _updater(optimizers, scalers)
+    checkpoint_every = config.checkpoint_every or config.eval_every
+    bar = tqdm(total=config.steps, initial=history.step, desc=f"train {model.config.get('model', '')} {task}",
+               disable=not progress)
+    start = time.perf_counter() - history.elapsed_s
+    while True:
+        if history.step >= config.steps:
+            history.stopped_by = "steps"
+            break
+        if config.seconds is not None and history.elapsed_s >= config.seconds:
+            history.stopped_by = "time"
+            break
+        batch = {k: v.to(device) for k, v in data.train.sample_batch(task, config.batch_size, data_gen).items()}
+        model.train()
+        with torch.autocast(device.type, enabled=use_amp):
+            losses = model.train_step(batch, update)
+        values = {k: float(v.detach()) for k, v in losses.items()}
+        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+        if bad:
+            bar.close()
+            raise TrainingDiverged(
+                f"Training stopped at step {history.step + 1}: loss {bad} is not finite. Lower the learning "
+                f"rate (model config: {model.config}) or check the inputs for NaN/Inf. "
+                + (f"The last good checkpoint is kept in {ckpt}." if ckpt is not None and ckpt.exists()
+                   else "No checkpoint was written for this run."))
+        history.step += 1
+        history.elapsed_s = time.perf_counter() - start
+        history.loss_steps.append(history.step)
+        for k, v in values.items():
+            history.losses.setdefault(k, []).append(v)
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()}, refresh=False)
+        if history.step % config.eval_every == 0:
+            run_validation()
+        if history.step % checkpoint_every == 0:
+            save()
+    bar.close()
+    if not history.val or history.val[-1]["step"] != history.step:
+        run_validation()
+    save()
+    return history
+
+
+def load_trained(path: str | Path, device: str = "cpu"):
+    """Model and history from a checkpoint file or a run folder (weights only, no pickle)."""
+    from ..models import model_from_config
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    saved = checkpoints.read_checkpoint(path)
+    model = model_from_config(saved["config"])
+    checkpoints.restore(saved, model)
+    return model.to(device).eval(), History(**saved["state"]["history"])

@@ -1,0 +1,39 @@
+"""The models the engine can train, in one place (the CLI and the notebooks read it).
+
+Each model class has ``for_task(task, profile, **overrides)`` and is rebuilt from its
+``config`` by ``model_from_config``; later chapters add their classes to ``MODELS``.
+"""
+from __future__ import annotations
+
+from ..data.datasets import parse_task
+from .lookup import IntensityLookup
+from .unet import UNetRegressor
+
+MODELS = {
+    "unet": UNetRegressor,
+}
+
+
+def _check(name: str):
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}; available: {', '.join(MODELS)}.")
+    return MODELS[name]
+
+
+def build_model(name: str, task, profile, **overrides):
+    """A fresh model ``name`` for ``task``, sized by ``profile``."""
+    task = parse_task(task)
+    model = _check(name).for_task(task, profile, **overrides)
+    model.config.update({"model": name, "task": str(task)})
+    return model
+
+
+def model_from_config(config: dict):
+    """Rebuild a model from the ``config`` stored in a checkpoint."""
+    kwargs = {k: v for k, v in config.items() if k not in ("model", "task")}
+    model = _check(config["model"])(**kwargs)
+    model.config.update({"model": config["model"], "task": config["task"]})
+    return model
+
+
+__all__ = ["MODELS", "build_model", "model_from_config", "IntensityLookup", "UNetRegressor"]

@@ -1,0 +1,29 @@
+"""The small interface through which the engine trains every model.
+
+A model is an ``nn.Module`` with:
+- ``config``: plain data (JSON-able) from which the registry rebuilds it;
+- ``make_optimizers()`` -> ``{name: optimizer}``;
+- ``train_step(batch, update)`` -> ``{loss name: scalar tensor}``; it computes its losses
+  and calls ``update(loss, optimizer_name)`` for each optimizer (one for a regressor,
+  two for a GAN). ``update`` does zero_grad / backward / step, with gradient scaling
+  under mixed precision;
+- ``predict(source)`` -> synthetic target, ``B x 1 x H x W`` in the target's [0, 1] scale.
+The engine never asks which model it is training.
+"""
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import torch
+
+Update = Callable[[torch.Tensor, str], None]
+
+
+class SynthesisModel(Protocol):
+    config: dict
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
+
+    def train_step(self, batch: dict[str, torch.Tensor], update: Update) -> dict[str, torch.Tensor]: ...
+
+    def predict(self, source: torch.Tensor) -> torch.Tensor: ...

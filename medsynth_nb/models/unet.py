@@ -1,0 +1,43 @@
+"""Chapter 00's first model: a U-Net that regresses the target image, trained with L1.
+
+The U-Net (Ronneberger et al., MICCAI 2015) sees a neighbourhood of every pixel through
+its encoder-decoder with skip connections. That spatial context is what an intensity
+lookup lacks: on MRI, bone and air are both dark, and only their surroundings tell them
+apart. The network is MONAI's ``UNet`` (residual units, instance norm); L1 rather than L2
+because it blurs less and is robust to noise in the target (Zhao et al., IEEE TCI 2017).
+The same generator, with a discriminator added, is pix2pix's in chapter 01.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from monai.networks.nets import UNet
+from torch import nn
+
+
+class UNetRegressor(nn.Module):
+    def __init__(self, in_channels: int = 1, channels=(16, 32, 64, 128), lr: float = 2e-4, dropout: float = 0.0):
+        super().__init__()
+        self.config = {"in_channels": in_channels, "channels": list(channels), "lr": lr, "dropout": dropout}
+        self.net = UNet(spatial_dims=2, in_channels=in_channels, out_channels=1, channels=channels,
+                        strides=(2,) * (len(channels) - 1), num_res_units=2, dropout=dropout)
+
+    @classmethod
+    def for_task(cls, task, profile, **overrides):
+        return cls(in_channels=len(task.sources), channels=tuple(profile.channels), **overrides)
+
+    def forward(self, source: torch.Tensor) -> torch.Tensor:
+        return self.net(source)
+
+    def make_optimizers(self):
+        return {"net": torch.optim.Adam(self.parameters(), lr=self.config["lr"], betas=(0.9, 0.999))}
+
+    def train_step(self, batch, update):
+        loss = F.l1_loss(self(batch["source"]), batch["target"])
+        update(loss, "net")
+        return {"l1": loss}
+
+    @torch.no_grad()
+    def predict(self, source: torch.Tensor) -> torch.Tensor:
+        self.eval()
+        return self(source).clamp(0, 1)
