@@ -102,3 +102,11 @@ def summarize(per_subject: dict[str, pd.DataFrame]) -> pd.DataFrame:
         row["subjects"] = len(frame)
         rows[method] = row
     return pd.DataFrame(rows).T
+
+
+def error_by_label(prediction: np.ndarray, target: np.ndarray, labels: np.ndarray, names: dict[int, str]) -> pd.Series:
+    """Mean absolute error inside each label (e.g. CT error in HU per tissue): where a
+    model fails hides in a single average."""
+    err = np.abs(np.asarray(prediction) - np.asarray(target))
+    return pd.Series({name: float(err[labels == code].mean()) for code, name in names.items()
+                      if (labels == code).any()}, name="MAE")

@@ -329,8 +329,9 @@ def notebook_panel(page):
     return page.locator(".jp-NotebookPanel:visible").first
 
 
-# JS run on the notebook panel: kernel status and every code cell's prompt.
+# JS run on the notebook panel: kernel name and status, every code cell's prompt.
 _STATE_JS = """panel => ({
+  kernel: (panel.querySelector('.jp-KernelName')?.textContent || '').trim(),
   status: panel.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status ?? null,
   cells: [...panel.querySelectorAll('.jp-CodeCell')].map(c => ({
     prompt: (c.querySelector('.jp-InputPrompt')?.textContent || '').trim(),
@@ -348,13 +349,14 @@ def open_notebook(page, lab: LabServer, name: str, timeout_s: float = 90):
     page.goto(lab.notebook_url(name))
     wait_for(page, ".jp-NotebookPanel .jp-Cell", timeout_s=timeout_s)
     deadline = time.monotonic() + timeout_s
-    while _notebook_state(page)["status"] != "idle":
+    # The status indicator says "idle" while there is no kernel yet: check the name too.
+    while (state := _notebook_state(page))["status"] != "idle" or state["kernel"] in ("", "No Kernel"):
         # A notebook without kernelspec metadata asks which kernel to use: take the default.
         dialog = page.locator(".jp-Dialog .jp-mod-accept")
         if dialog.count() and dialog.first.is_visible():
             dialog.first.click()
         if time.monotonic() > deadline:
-            raise AssertionError(f"kernel of {name} not idle after {timeout_s}s: {_notebook_state(page)}")
+            raise AssertionError(f"kernel of {name} not idle after {timeout_s}s: {state}")
         time.sleep(0.25)
     return notebook_panel(page)
 

@@ -1,0 +1,116 @@
+"""Interactive pieces of the chapters (ipywidgets + matplotlib).
+
+- ``SliceViewer``: modality buttons, slice slider, window/level, label overlay.
+- ``LivePlot``: a training-curve figure that redraws as the engine reports.
+- ``view_3d``: itkwidgets' 3-D viewer when installed (it loads its viewer code from the
+  internet, so it cannot work offline), else orthogonal slices.
+Only this module (and notebooks) import ipywidgets/IPython.
+"""
+from __future__ import annotations
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import clear_output, display
+
+from . import viz
+
+
+def _show(out: W.Output, fig) -> None:
+    with out:
+        clear_output(wait=True)
+        display(fig)
+    plt.close(fig)
+
+
+class SliceViewer(W.VBox):
+    """Browse 3-D volumes (``[x, y, z]``, axial slices) of several modalities.
+
+    ``volumes``: {modality: volume}; ``labels``: optional {"tumor": ..., "tissue": ...}
+    label volumes to overlay; ``physical``: volumes are in HU / scanner units (True) or
+    normalised to [0, 1] (False).
+    """
+
+    def __init__(self, volumes: dict[str, np.ndarray], labels: dict[str, np.ndarray] | None = None, *,
+                 physical: bool = True, start_slice: int | None = None, size: float = 4.5):
+        shapes = {v.shape for v in volumes.values()}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 3:
+            raise ValueError(f"SliceViewer needs 3-D volumes of one shape, got shapes {sorted(shapes)}.")
+        self.volumes, self.labels, self.physical, self.size = volumes, labels or {}, physical, size
+        depth = next(iter(shapes))[2]
+        self.modality = W.ToggleButtons(options=[(viz.MODALITY_TITLES.get(m, m), m) for m in volumes],
+                                        description="contrast")
+        self.slice = W.IntSlider(value=depth // 2 if start_slice is None else start_slice, min=0, max=depth - 1,
+                                 description="axial slice", continuous_update=False)
+        self.slice.add_class("medsynth-slice-slider")
+        self.window = W.FloatRangeSlider(description="window", continuous_update=False, readout_format=".3g")
+        self.overlay = W.Dropdown(options=["none", *self.labels], value="none", description="overlay")
+        self.image = W.Output()
+        self.image.add_class("medsynth-slice-image")
+        super().__init__([self.modality, W.HBox([self.slice, self.overlay]), self.window, self.image])
+        self.add_class("medsynth-slice-viewer")
+        self._reset_window()
+        self.modality.observe(lambda _: (self._reset_window(), self.draw()), "value")
+        for control in (self.slice, self.window, self.overlay):
+            control.observe(lambda _: self.draw(), "value")
+        self.draw()
+
+    @classmethod
+    def from_subject(cls, subject, **kwargs) -> "SliceViewer":
+        return cls(subject.images, {"tumor": subject.tumor, "tissue": subject.tissue}, **kwargs)
+
+    def _reset_window(self) -> None:
+        volume = self.volumes[self.modality.value]
+        lo, hi = float(volume.min()), float(volume.max())
+        default = viz.window(self.modality.value, volume, self.physical)
+        with self.window.hold_trait_notifications():
+            self.window.min, self.window.max = min(lo, default[0]), max(hi, default[1], lo + 1e-6)
+            self.window.step = (self.window.max - self.window.min) / 200
+            self.window.value = default
+
+    def draw(self) -> None:
+        m, k = self.modality.value, self.slice.value
+        fig, ax = plt.subplots(figsize=(self.size, self.size))
+        lo, hi = self.window.value
+        ax.imshow(viz.axial(self.volumes[m], k), cmap="gray", vmin=lo, vmax=hi)
+        if self.overlay.value != "none":
+            viz.overlay(ax, viz.axial(self.labels[self.overlay.value], k), self.overlay.value)
+        ax.set_title(f"{viz.MODALITY_TITLES.get(m, m)}  slice {k}")
+        ax.axis("off")
+        fig.tight_layout()
+        _show(self.image, fig)
+
+
+class LivePlot:
+    """``on_update`` hook for ``engine.train``: redraws loss and validation curves."""
+
+    def __init__(self, baseline: dict | None = None):
+        self.baseline = baseline
+        self.out = W.Output()
+        self._shown = False
+
+    def __call__(self, history) -> None:
+        if not self._shown:
+            display(self.out)
+            self._shown = True
+        _show(self.out, viz.plot_history(history, self.baseline))
+
+
+def view_3d(volume: np.ndarray, labels: np.ndarray | None = None):
+    """3-D view: itkwidgets if it is installed (needs internet to load its viewer),
+    otherwise three orthogonal slices through the centre, with a note why."""
+    try:
+        import itkwidgets
+    except ImportError:
+        print("3-D viewer: itkwidgets is not installed (pip install 'medsynth-nb[itk]'; it also needs "
+              "internet to load its viewer). Showing three orthogonal slices instead.")
+        cx, cy, cz = (s // 2 for s in volume.shape)
+        planes = {"axial": volume[:, ::-1, cz].T, "coronal": volume[:, cy, ::-1].T, "sagittal": volume[cx, :, ::-1].T}
+        fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+        for ax, (name, plane) in zip(axes, planes.items()):
+            ax.imshow(plane, cmap="gray", vmin=0, vmax=np.percentile(volume, 99.5))
+            ax.set_title(name)
+            ax.axis("off")
+        fig.tight_layout()
+        return fig
+    return itkwidgets.view(volume, label_image=labels)
