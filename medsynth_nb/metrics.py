@@ -110,3 +110,11 @@ def error_by_label(prediction: np.ndarray, target: np.ndarray, labels: np.ndarra
     err = np.abs(np.asarray(prediction) - np.asarray(target))
     return pd.Series({name: float(err[labels == code].mean()) for code, name in names.items()
                       if (labels == code).any()}, name="MAE")
+
+
+def worst_slices(predictions: np.ndarray, data: SliceSet, task: str | Task, n: int = 3) -> np.ndarray:
+    """Indices of the ``n`` slices with the largest mean absolute error inside the head
+    (a failure gallery)."""
+    target = data.images[parse_task(task).target]
+    per_slice = mae(predictions[:, None], target[:, None], (data.tissue > 0)[:, None]).numpy()
+    return np.argsort(per_slice)[::-1][:n]

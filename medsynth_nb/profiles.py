@@ -33,6 +33,7 @@ class Profile:
     train_seconds: float      # time cap of one training run (whichever comes first)
     eval_every: int           # validation every N steps
     max_eval_slices: int      # validation slices per evaluation (full test set at the end)
+    volume_mm: float = 2.0    # voxel size of the 3-D phantom volumes chapters show
     amp: bool = False         # mixed precision (GPU only)
     device: str = "cpu"
 
@@ -48,7 +49,8 @@ class Profile:
 
 PROFILES = {
     "smoke": Profile("smoke", image_size=48, n_subjects=10, slices_per_subject=3, channels=(8, 16, 32),
-                     batch_size=8, train_steps=40, train_seconds=30, eval_every=20, max_eval_slices=16),
+                     batch_size=8, train_steps=40, train_seconds=30, eval_every=20, max_eval_slices=16,
+                     volume_mm=4.0),
     "cpu": Profile("cpu", image_size=96, n_subjects=40, slices_per_subject=8, channels=(16, 32, 64, 128),
                    batch_size=8, train_steps=1500, train_seconds=240, eval_every=250, max_eval_slices=64),
     "gpu": Profile("gpu", image_size=128, n_subjects=60, slices_per_subject=12, channels=(32, 64, 128, 256),

@@ -16,7 +16,7 @@ from torch import nn
 
 
 class UNetRegressor(nn.Module):
-    def __init__(self, in_channels: int = 1, channels=(16, 32, 64, 128), lr: float = 2e-4, dropout: float = 0.0):
+    def __init__(self, in_channels: int = 1, channels=(16, 32, 64, 128), lr: float = 1e-3, dropout: float = 0.0):
         super().__init__()
         self.config = {"in_channels": in_channels, "channels": list(channels), "lr": lr, "dropout": dropout}
         self.net = UNet(spatial_dims=2, in_channels=in_channels, out_channels=1, channels=channels,
