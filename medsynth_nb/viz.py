@@ -12,7 +12,7 @@ from .data.datasets import to_hu
 
 # Display windows in the units the images are in.
 WINDOWS_PHYSICAL = {"ct": (-200.0, 1500.0)}        # HU: brain-to-bone window
-MODALITY_TITLES = {"t1": "T1w", "t2": "T2w", "pd": "PD", "flair": "FLAIR", "t1ce": "T1w + Gd",
+MODALITY_TITLES = {"t1": "T1w", "t2": "T2w", "pd": "PDw", "flair": "FLAIR", "t1ce": "T1w + Gd",
                    "ct": "CT", "pet": "FDG-PET"}
 TUMOR_COLORS = np.array([[0, 0, 0, 0], [0.9, 0.2, 0.2, 0.8], [0.2, 0.8, 0.2, 0.55], [1.0, 0.85, 0.1, 0.8]])
 TISSUE_COLORS = plt.get_cmap("tab10")(np.arange(7))
@@ -63,13 +63,14 @@ def show_modalities(images: dict[str, np.ndarray], tumor: np.ndarray | None = No
 
 
 def physics_table(site: str = "A") -> pd.DataFrame:
-    """Tissue properties and the resulting signal of each tissue in each contrast."""
+    """Tissue properties and the resulting signal of each tissue in each contrast
+    (MR columns: signal of a pure-tissue voxel, arbitrary units)."""
     tissues = physics.TISSUE_PROPERTIES
     signals = physics.signal_matrix(tissues, physics.SITES[site])
     rows = {}
     for i, name in enumerate(physics.TISSUES):
         t = tissues[name]
-        rows[name] = {"T1 (ms)": t.t1_ms, "T2 (ms)": t.t2_ms, "PD": t.pd,
+        rows[name] = {"T1 (ms)": t.t1_ms, "T2 (ms)": t.t2_ms, "proton density": t.pd,
                       **{f"{MODALITY_TITLES[m]}": round(float(signals[m][i]), 3) for m in physics.MR_MODALITIES},
                       "CT (HU)": t.hu, "FDG uptake": t.fdg}
     return pd.DataFrame(rows).T

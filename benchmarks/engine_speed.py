@@ -1,0 +1,56 @@
+"""Training-engine throughput and peak memory per profile, on this machine.
+
+    python benchmarks/engine_speed.py [smoke cpu gpu]
+
+Each profile's sizes (image, widths, batch) are trained for a fixed number of steps
+with the U-Net of chapter 00; prints steps/s and the peak memory of the process (and
+of the GPU when one is used). Profiles run in separate processes so their peaks don't mix.
+"""
+import json
+import resource
+import subprocess
+import sys
+import time
+
+STEPS = 30
+
+
+def measure(name: str) -> dict:
+    import torch
+
+    from medsynth_nb.data.datasets import load_dataset
+    from medsynth_nb.engine import TrainConfig, train
+    from medsynth_nb.models import build_model
+    from medsynth_nb.profiles import get_profile
+
+    profile = get_profile(name)
+    data = load_dataset("phantom", profile=profile, n_subjects=6, slices_per_subject=4, progress=False)
+    model = build_model("unet", "t1:t2", profile)
+    config = TrainConfig.from_profile(profile, steps=STEPS, seconds=None, eval_every=10**9)
+    train(model, data, "t1:t2", TrainConfig.from_profile(profile, steps=3, seconds=None, eval_every=10**9),
+          progress=False)  # warm-up
+    model = build_model("unet", "t1:t2", profile)
+    if profile.device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    train(model, data, "t1:t2", config, progress=False)
+    if profile.device == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return {"profile": name, "device": profile.device, "image": profile.image_size, "batch": profile.batch_size,
+            "steps_per_s": round(STEPS / seconds, 2), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20) if profile.device == "cuda" else None,
+            "torch_threads": torch.get_num_threads()}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--one":
+        print(json.dumps(measure(sys.argv[2])))
+        sys.exit(0)
+    for name in sys.argv[1:] or ["smoke", "cpu", "gpu"]:
+        out = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        gpu = f", peak GPU {r['peak_gpu_mb']} MB" if r["peak_gpu_mb"] is not None else ""
+        print(f"{r['profile']:>5} on {r['device']} ({r['image']}px, batch {r['batch']}, {r['torch_threads']} threads): "
+              f"{r['steps_per_s']} steps/s, peak RSS {r['peak_rss_mb']} MB{gpu}")

@@ -1,0 +1,26 @@
+"""Wall time of every chapter notebook in a profile (targets: smoke <= 120 s,
+cpu <= 10 min, gpu <= 5 min per chapter).
+
+    MEDSYNTH_PROFILE=smoke python benchmarks/notebooks.py [notebooks/00_*.ipynb ...]
+"""
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+root = Path(__file__).resolve().parents[1] / "notebooks"
+paths = [Path(p) for p in sys.argv[1:]] or sorted(root.glob("*.ipynb"))
+profile = os.environ.get("MEDSYNTH_PROFILE", "(auto)")
+with tempfile.TemporaryDirectory() as tmp:
+    work = Path(tmp) / "notebooks"
+    shutil.copytree(root, work)
+    for path in paths:
+        nb = nbformat.read(work / path.name, as_version=4)
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+        print(f"{path.name}: {time.perf_counter() - start:.0f} s (profile {profile})", flush=True)
