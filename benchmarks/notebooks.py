@@ -1,5 +1,5 @@
-"""Wall time of every chapter notebook in a profile (targets: smoke <= 120 s,
-cpu <= 10 min, gpu <= 5 min per chapter).
+"""Wall time and the kernel's peak memory of every chapter notebook in a profile
+(targets: smoke <= 120 s; cpu <= 10 min and <= 2 GB, Binder's limit; gpu <= 5 min).
 
     MEDSYNTH_PROFILE=smoke python benchmarks/notebooks.py [notebooks/00_*.ipynb ...]
 """
@@ -21,6 +21,10 @@ with tempfile.TemporaryDirectory() as tmp:
     shutil.copytree(root, work)
     for path in paths:
         nb = nbformat.read(work / path.name, as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell(
+            "import resource; print('PEAK_RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"))
         start = time.perf_counter()
         NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
-        print(f"{path.name}: {time.perf_counter() - start:.0f} s (profile {profile})", flush=True)
+        seconds = time.perf_counter() - start
+        peak = nb.cells[-1].outputs[0]["text"].split()[-1]
+        print(f"{path.name}: {seconds:.0f} s, kernel peak RSS {peak} MB (profile {profile})", flush=True)

@@ -39,7 +39,7 @@ class SliceViewer(W.VBox):
         self.volumes, self.labels, self.physical, self.size = volumes, labels or {}, physical, size
         depth = next(iter(shapes))[2]
         self.modality = W.ToggleButtons(options=[(viz.MODALITY_TITLES.get(m, m), m) for m in volumes],
-                                        description="contrast")
+                                        description="contrast", style={"button_width": "76px"})
         self.slice = W.IntSlider(value=depth // 2 if start_slice is None else start_slice, min=0, max=depth - 1,
                                  description="axial slice", continuous_update=False)
         self.slice.add_class("medsynth-slice-slider")

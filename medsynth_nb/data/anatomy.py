@@ -8,11 +8,10 @@ table, scalp fat, then air. The result is an *atlas*: a few smooth channels on t
 MNI grid that ``phantom`` warps and turns into tissue fractions per subject.
 
 Computing the atlas takes a few seconds (distance transforms on 8.7 M voxels), so it is
-cached in memory and on disk (``$MEDSYNTH_CACHE`` or ``~/.cache/medsynth_nb``).
+cached on disk (``$MEDSYNTH_CACHE`` or ``~/.cache/medsynth_nb``).
 """
 from __future__ import annotations
 
-import functools
 import importlib.util
 import os
 import tempfile
@@ -84,9 +83,9 @@ def _cache_file() -> Path:
     return root / f"mni_atlas_v{ATLAS_VERSION}.npz"
 
 
-@functools.lru_cache(maxsize=1)
 def load_atlas() -> Atlas:
-    """The head atlas; built once per machine, then read from the cache (about 0.5 s)."""
+    """The head atlas; built once per machine, then read from the disk cache (about
+    0.3 s). Not kept in memory here: the phantom keeps the one stacked copy it samples."""
     path = _cache_file()
     if path.exists():
         try:

@@ -1,0 +1,181 @@
+"""Metrics: agreement with MONAI and scikit-image, known values, masks, tables."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from monai.metrics import PSNRMetric, SSIMMetric
+from skimage.metrics import structural_similarity
+
+from medsynth_nb import metrics
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """Two related random images, batch of 3 (B x 1 x H x W) in [0, 1]."""
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(3, 1, 40, 44, generator=g)
+    target = torch.nn.functional.avg_pool2d(target, 3, 1, 1)  # some structure
+    pred = (target + 0.1 * torch.randn(target.shape, generator=g)).clamp(0, 1)
+    return pred, target
+
+
+def test_psnr_equals_monai(pair):
+    pred, target = pair
+    ours = metrics.psnr(pred, target)
+    ref = PSNRMetric(max_val=1.0)(pred, target).flatten()
+    assert ours.shape == (3,)
+    torch.testing.assert_close(ours, ref.float(), atol=1e-4, rtol=1e-5)
+
+
+def test_ssim_equals_monai(pair):
+    pred, target = pair
+    ours = metrics.ssim(pred, target)
+    ref = SSIMMetric(spatial_dims=2, data_range=1.0)(pred, target).flatten()
+    assert ours.shape == (3,)
+    torch.testing.assert_close(ours, ref.float(), atol=1e-4, rtol=1e-4)
+
+
+def test_ssim_equals_scikit_image(pair):
+    pred, target = pair
+    ours = metrics.ssim(pred, target)
+    for i in range(len(pred)):
+        ref = structural_similarity(pred[i, 0].double().numpy(), target[i, 0].double().numpy(),
+                                    gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0)
+        assert float(ours[i]) == pytest.approx(ref, abs=1e-3)
+
+
+def test_mae_is_mean_absolute_error(pair):
+    pred, target = pair
+    expected = (pred - target).abs().flatten(1).mean(1)
+    torch.testing.assert_close(metrics.mae(pred, target), expected)
+
+
+def test_known_values():
+    target = np.full((32, 32), 0.5, np.float32)
+    assert float(metrics.psnr(target + 0.1, target)[0]) == pytest.approx(20.0, abs=1e-3)
+    assert float(metrics.psnr(target - 0.01, target)[0]) == pytest.approx(40.0, abs=1e-2)
+    image = np.random.default_rng(1).random((32, 32)).astype(np.float32)
+    assert float(metrics.ssim(image, image)[0]) == pytest.approx(1.0, abs=1e-6)
+    assert float(metrics.mae(image, image)[0]) == 0.0
+    assert float(metrics.mae(target + 0.25, target)[0]) == pytest.approx(0.25)
+    # PSNR scales with the data range: range 2 -> +6.02 dB.
+    assert float(metrics.psnr(target + 0.1, target, data_range=2.0)[0]) == pytest.approx(20 + 20 * np.log10(2), abs=1e-3)
+
+
+def test_accepts_arrays_and_2d_images():
+    a = np.zeros((16, 16), np.float32)
+    b = np.full((16, 16), 0.1, np.float32)
+    assert metrics.mae(a, b).shape == (1,)
+    assert metrics.mae(torch.from_numpy(a), torch.from_numpy(b)).shape == (1,)
+
+
+def test_mask_restricts_the_computation():
+    rng = np.random.default_rng(2)
+    target = rng.random((48, 48)).astype(np.float32)
+    mask = np.zeros((48, 48), bool)
+    mask[:, :20] = True
+    pred = target.copy()
+    pred[:, 32:] = rng.random((48, 16))  # error far (> 5 px, half the SSIM window) outside the mask
+    assert float(metrics.mae(pred, target, mask)[0]) == 0.0
+    assert float(metrics.mae(pred, target)[0]) > 0.0
+    assert float(metrics.psnr(pred, target, mask)[0]) > 100
+    assert float(metrics.ssim(pred, target, mask)[0]) == pytest.approx(1.0, abs=1e-6)
+    assert float(metrics.ssim(pred, target)[0]) < 0.8
+    # Error only inside the mask: the masked error is the error itself, the unmasked one diluted.
+    pred2 = target.copy()
+    pred2[mask] += 0.1
+    assert float(metrics.mae(pred2, target, mask)[0]) == pytest.approx(0.1, abs=1e-6)
+    assert float(metrics.psnr(pred2, target, mask)[0]) == pytest.approx(20.0, abs=1e-3)
+    assert float(metrics.mae(pred2, target)[0]) == pytest.approx(0.1 * mask.mean(), abs=1e-6)
+
+
+def test_ssim_mask_is_aligned_with_the_map():
+    """A mask on the right side only sees errors on the right side, also for a
+    non-square image (the map is cropped by the window radius on every side)."""
+    rng = np.random.default_rng(3)
+    target = rng.random((40, 56)).astype(np.float32)
+    pred = target.copy()
+    pred[:, :20] = 0.5  # destroy the left part
+    right = np.zeros_like(target, bool)
+    right[:, 28:] = True
+    left = ~right
+    assert float(metrics.ssim(pred, target, right)[0]) == pytest.approx(1.0, abs=1e-6)
+    assert float(metrics.ssim(pred, target, left)[0]) < 0.7
+
+
+def test_image_metrics_ct_reports_hu():
+    target = np.full((1, 1, 24, 24), 0.4, np.float32)
+    pred = target + 0.01
+    out = metrics.image_metrics(pred, target, modality="ct")
+    assert set(out) == {"psnr", "ssim", "mae", "mae_hu"}
+    # 0.01 of the 3000 HU window is 30 HU.
+    assert float(out["mae_hu"][0]) == pytest.approx(30.0, rel=1e-3)
+    assert "mae_hu" not in metrics.image_metrics(pred, target, modality="t2")
+
+
+def test_error_by_label():
+    labels = np.array([[0, 0, 1], [1, 2, 2]])
+    target = np.zeros((2, 3))
+    pred = np.array([[1.0, 3.0, -2.0], [4.0, 5.0, 7.0]])
+    series = metrics.error_by_label(pred, target, labels, {0: "air", 1: "csf", 2: "gm", 3: "wm"})
+    assert isinstance(series, pd.Series)
+    assert series.to_dict() == pytest.approx({"air": 2.0, "csf": 3.0, "gm": 6.0})
+    assert "wm" not in series  # absent label: no row, not NaN
+
+
+def test_evaluate_per_subject(tiny_data):
+    test = tiny_data.test
+    perfect = metrics.evaluate(test.images["t2"], test, "t1:t2")
+    assert list(perfect.index) == test.subjects
+    assert {"psnr", "ssim", "mae"} <= set(perfect.columns)
+    assert (perfect["mae"] == 0).all()
+    assert np.allclose(perfect["ssim"], 1.0, atol=1e-5)
+    # Against the clean truth, the acquired image itself has an error (the noise).
+    noisy = metrics.evaluate(test.images["t2"], test, "t1:t2", against="clean")
+    assert (noisy["mae"] > 0).all()
+    assert (noisy["psnr"] < perfect["psnr"]).all()
+    ct = metrics.evaluate(test.images["ct"], test, "t1:ct")
+    assert "mae_hu" in ct.columns
+
+
+def test_evaluate_masks_out_air(tiny_data):
+    """Errors in the air around the head do not count."""
+    test = tiny_data.test
+    pred = test.images["t2"].copy()
+    pred[test.tissue == 0] = 1.0
+    frame = metrics.evaluate(pred, test, "t1:t2")
+    assert (frame["mae"] == 0).all()
+
+
+def test_predict_set_covers_every_slice(tiny_data):
+    seen = []
+
+    def predict(source):
+        seen.append(source.shape[0])
+        return source[:, :1] * 0.5
+
+    out = metrics.predict_set(predict, tiny_data.train, "t1:t2", batch_size=3)
+    assert out.shape == tiny_data.train.images["t1"].shape
+    assert sum(seen) == len(tiny_data.train) and max(seen) <= 3
+    np.testing.assert_allclose(out, tiny_data.train.images["t1"] * 0.5)
+
+
+def test_summarize_mean_and_sd_over_subjects():
+    a = pd.DataFrame({"psnr": [20.0, 22.0, 24.0], "mae": [0.1, 0.2, 0.3]}, index=["s1", "s2", "s3"])
+    b = pd.DataFrame({"psnr": [18.0], "mae": [0.4]}, index=["s1"])
+    table = metrics.summarize({"model": a, "baseline": b})
+    assert table.loc["model", "psnr"] == pytest.approx(22.0)
+    assert table.loc["model", "psnr_sd"] == pytest.approx(2.0)
+    assert table.loc["model", "mae_sd"] == pytest.approx(0.1)
+    assert table.loc["model", "subjects"] == 3
+    assert np.isnan(table.loc["baseline", "psnr_sd"])
+    assert table.loc["baseline", "subjects"] == 1
+
+
+def test_worst_slices(tiny_data):
+    s = tiny_data.test
+    pred = s.images["t2"].copy()
+    pred[1][s.tissue[1] > 0] += 0.5
+    assert metrics.worst_slices(pred, s, "t1:t2", n=1).tolist() == [1]
