@@ -16,7 +16,7 @@ def _verdict(ok: bool, good: str, bad: str) -> bool:
 def check_flair_ti(answer_ms: float, tr_ms: float = 8000.0) -> bool:
     """Chapter 00, exercise 1: the inversion time that nulls CSF at repetition time ``tr_ms``."""
     truth = physics.flair_ti(tr_ms)
-    ok = abs(float(answer_ms) - truth) <= 0.02 * truth
+    ok = bool(abs(float(answer_ms) - truth) <= 0.02 * truth)
     return _verdict(ok, f"TI = {truth:.0f} ms nulls CSF (T1 = {physics.TISSUE_PROPERTIES['csf'].t1_ms:.0f} ms).",
                     "Set the longitudinal magnetisation 1 - 2 exp(-TI/T1) + exp(-TR/T1) to zero and solve for TI.")
 
@@ -44,7 +44,7 @@ def check_ambiguous_tissues(answer, modality: str = "t1", min_hu_gap: float = 90
     if len(names) != 2 or any(n not in s for n in names):
         return _verdict(False, "", f"Give two names from {physics.TISSUES}.")
     a, b = names
-    ok = abs(s[a] - s[b]) < 0.05 * max(s.values()) and abs(hu[a] - hu[b]) > min_hu_gap
+    ok = bool(abs(s[a] - s[b]) < 0.05 * max(s.values()) and abs(hu[a] - hu[b]) > min_hu_gap)
     return _verdict(ok, f"{a} and {b}: {modality.upper()} signal {s[a]:.3f} vs {s[b]:.3f}, CT {hu[a]:.0f} vs "
                         f"{hu[b]:.0f} HU. A pixel-wise mapping cannot tell them apart; context can.",
                     f"Look in the physics table for two rows with almost the same {modality.upper()} signal and "
@@ -57,7 +57,7 @@ def check_beats_baseline(model_table, baseline_table, metric: str = "mae_hu") ->
     higher_is_better = metric in ("psnr", "ssim")
     diff = (model_table[metric] - baseline_table[metric]).to_numpy()
     wins = int(np.sum(diff > 0) if higher_is_better else np.sum(diff < 0))
-    ok = wins == len(diff)
+    ok = bool(wins == len(diff))
     return _verdict(ok, f"Better on all {len(diff)} held-out subjects ({metric}).",
                     f"Better on {wins} of {len(diff)} held-out subjects ({metric}): train longer (a larger "
                     "step budget) or use a wider network, then run the evaluation again.")

@@ -12,7 +12,7 @@
    the fractions: T1w, T2w, PD, FLAIR, T1ce (gadolinium), CT (HU), FDG-PET (blurred to
    PET resolution).
 4. **Acquisition** - bias field, site blur and noise: Rician for MR, Gaussian for CT,
-   Poisson counts for PET.
+   Poisson-distributed counts for PET.
 
 Everything is driven by the seed, through separate random streams, so the same seed
 gives identical images and a new tumour label map re-renders the *same* subject with
@@ -234,7 +234,7 @@ def render(subject: Subject, tumor: TumorParams | np.ndarray | None) -> Subject:
     clean["pet"] = _blur(clean["pet"], site.pet_fwhm_mm, spacing)
     subject.clean, subject.tumor = clean, labels
     subject.tissue = _tissue_map(subject.fractions, labels)
-    subject.images = _acquire(clean, subject, site, coords, spacing)
+    subject.images = _acquire(clean, subject, site, signals, coords, spacing)
     return subject
 
 
@@ -246,20 +246,25 @@ def _blur(image: np.ndarray, fwhm_mm: float, spacing: np.ndarray) -> np.ndarray:
     return ndimage.gaussian_filter(image, sigma, mode="nearest").astype(np.float32)
 
 
-def _acquire(clean: dict, subject: Subject, site: physics.Site, coords, spacing) -> dict:
+def _acquire(clean: dict, subject: Subject, site: physics.Site, signals: dict, coords, spacing) -> dict:
+    """Bias, blur and noise. The noise is drawn with a fixed number of random numbers
+    per voxel and scaled by lesion-independent quantities (the WM signal sets the MR
+    noise level), so a re-rendered lesion leaves the noise elsewhere unchanged."""
     rng = np.random.default_rng([subject.params["seed"], _NOISE])
-    brain = subject.fractions[2] + subject.fractions[3] > 0.5
+    wm = physics.TISSUES.index("wm")
     out = {}
     for i, modality in enumerate(physics.MR_MODALITIES):
         bias = np.exp(site.bias_amplitude * plane_wave_field(
             subject.params["seed"] * 16 + i, coords, (200.0, 400.0), n_waves=4)[..., 0])
         image = _blur(clean[modality], site.blur_mm, spacing) * bias
-        ref = float(np.median(clean[modality][brain])) if brain.any() else float(clean[modality].mean())
-        sigma = max(ref, 1e-6) / site.mr_snr
+        sigma = max(float(signals[modality][wm]), 1e-6) / site.mr_snr  # SNR = WM signal / sigma
         real = image + rng.normal(0, sigma, image.shape)
         imag = rng.normal(0, sigma, image.shape)
         out[modality] = np.hypot(real, imag).astype(np.float32)  # magnitude -> Rician
     out["ct"] = (clean["ct"] + rng.normal(0, site.ct_noise_hu, clean["ct"].shape)).astype(np.float32)
-    counts = rng.poisson(np.clip(clean["pet"], 0, None) * site.pet_counts)
+    # Counts with Poisson statistics (variance = mean), in the Gaussian approximation so
+    # that every voxel consumes exactly one random number.
+    mean_counts = np.clip(clean["pet"], 0, None) * site.pet_counts
+    counts = np.clip(np.round(mean_counts + np.sqrt(mean_counts) * rng.standard_normal(mean_counts.shape)), 0, None)
     out["pet"] = (counts / site.pet_counts).astype(np.float32)
     return out

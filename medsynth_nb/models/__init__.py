@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from ..data.datasets import parse_task
 from .lookup import IntensityLookup
+from .pix2pix import Pix2Pix
 from .unet import UNetRegressor
 
 MODELS = {
     "unet": UNetRegressor,
+    "pix2pix": Pix2Pix,
 }
 
 
@@ -36,4 +38,4 @@ def model_from_config(config: dict):
     return model
 
 
-__all__ = ["MODELS", "build_model", "model_from_config", "IntensityLookup", "UNetRegressor"]
+__all__ = ["MODELS", "build_model", "model_from_config", "IntensityLookup", "Pix2Pix", "UNetRegressor"]

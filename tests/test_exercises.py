@@ -1,0 +1,107 @@
+"""Exercise checks accept right answers and reject wrong ones; right answers are worked
+out here independently of the package (Bloch equation, literature values)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import brentq
+
+from medsynth_nb import exercises
+
+CSF_T1_MS = 4300.0  # CSF at 3 T (Rooney et al., MRM 2007)
+
+
+def _ti_null(tr_ms: float, t1_ms: float = CSF_T1_MS) -> float:
+    """Root of the inversion-recovery longitudinal magnetisation, found numerically."""
+    return brentq(lambda ti: 1 - 2 * np.exp(-ti / t1_ms) + np.exp(-tr_ms / t1_ms), 1.0, tr_ms)
+
+
+@pytest.mark.parametrize("tr_ms", [8000.0, 9000.0, 6000.0])
+def test_flair_ti(tr_ms, capsys):
+    right = _ti_null(tr_ms)
+    assert exercises.check_flair_ti(right, tr_ms=tr_ms) is True
+    assert "Correct" in capsys.readouterr().out
+    assert exercises.check_flair_ti(right * 1.01, tr_ms=tr_ms) is True  # rounding is fine
+    # The long-TR approximation T1 ln 2 ignores incomplete recovery: wrong at these TRs.
+    assert exercises.check_flair_ti(CSF_T1_MS * np.log(2), tr_ms=tr_ms) is False
+    assert "Not yet" in capsys.readouterr().out
+    assert exercises.check_flair_ti(right * 1.2, tr_ms=tr_ms) is False
+    assert exercises.check_flair_ti(CSF_T1_MS, tr_ms=tr_ms) is False
+
+
+def test_flair_ti_default_tr_is_8000():
+    assert exercises.check_flair_ti(_ti_null(8000.0)) is True
+    assert exercises.check_flair_ti(_ti_null(12000.0)) is False
+
+
+def _table(noise, blur):
+    """A metric_sensitivity-style table from (psnr, ssim) pairs."""
+    rows = [{"degradation": "noise", "level": str(i), "psnr": p, "ssim": s} for i, (p, s) in enumerate(noise)]
+    rows += [{"degradation": "blur", "level": str(i), "psnr": p, "ssim": s} for i, (p, s) in enumerate(blur)]
+    return pd.DataFrame(rows)
+
+
+def test_metric_ranking_noise_punished_more():
+    table = _table(noise=[(26, 0.55), (22, 0.40), (18, 0.25)], blur=[(30, 0.95), (24, 0.85), (17, 0.70)])
+    assert exercises.check_metric_ranking("noise", table) is True
+    assert exercises.check_metric_ranking(" Noise ", table) is True
+    assert exercises.check_metric_ranking("blur", table) is False
+
+
+def test_metric_ranking_blur_punished_more():
+    table = _table(noise=[(26, 0.95), (22, 0.90), (18, 0.85)], blur=[(30, 0.80), (24, 0.60), (17, 0.40)])
+    assert exercises.check_metric_ranking("blur", table) is True
+    assert exercises.check_metric_ranking("noise", table) is False
+
+
+def test_metric_ranking_on_a_real_table(tiny_data):
+    from medsynth_nb import viz
+
+    image = tiny_data.test.images["t1"][0]
+    table, _ = viz.metric_sensitivity(image, tiny_data.test.tissue[0] > 0)
+    assert set(table.degradation) == {"noise", "blur"}
+    verdicts = [exercises.check_metric_ranking(a, table) for a in ("noise", "blur")]
+    assert sorted(verdicts) == [False, True], "exactly one answer must be right"
+
+
+@pytest.mark.parametrize("answer", [("air", "cortical_bone"), ("cortical_bone", "air"), (" Air ", "CORTICAL_BONE")])
+def test_ambiguous_tissues_accepts_air_and_bone(answer):
+    """Both are dark on T1w (no signal; bone T2* < 1 ms) yet 2600 HU apart on CT."""
+    assert exercises.check_ambiguous_tissues(answer) == True  # noqa: E712 - type checked below
+
+
+@pytest.mark.parametrize("answer", [("gm", "wm"), ("csf", "gm"), ("air", "air"), ("air", "csf"), ("air",),
+                                    ("air", "bone"), ("air", "cortical_bone", "fat")])
+def test_ambiguous_tissues_rejects(answer):
+    assert exercises.check_ambiguous_tissues(answer) == False  # noqa: E712 - type checked below
+
+
+def test_checks_return_plain_bools():
+    """'returns True or False': a plain bool, which ``is True`` and json can use (a numpy
+    bool is neither identical to True nor JSON-serialisable)."""
+    table = _table(noise=[(26, 0.55), (18, 0.25)], blur=[(30, 0.95), (17, 0.70)])
+    subjects = pd.DataFrame({"mae_hu": [1.0]}, index=["s1"])
+    results = {
+        "check_flair_ti": exercises.check_flair_ti(_ti_null(8000.0)),
+        "check_metric_ranking": exercises.check_metric_ranking("noise", table),
+        "check_ambiguous_tissues(right)": exercises.check_ambiguous_tissues(("air", "cortical_bone")),
+        "check_ambiguous_tissues(wrong)": exercises.check_ambiguous_tissues(("gm", "wm")),
+        "check_beats_baseline": exercises.check_beats_baseline(subjects, subjects * 2),
+    }
+    not_bool = {name: f"{type(v).__module__}.{type(v).__qualname__}" for name, v in results.items() if type(v) is not bool}
+    assert not not_bool, f"checks returning something else than bool: {not_bool}"
+
+
+def test_beats_baseline():
+    subjects = ["s1", "s2", "s3"]
+    baseline = pd.DataFrame({"mae_hu": [120.0, 110.0, 130.0], "psnr": [20.0, 21.0, 19.0]}, index=subjects)
+    better = pd.DataFrame({"mae_hu": [80.0, 90.0, 100.0], "psnr": [25.0, 24.0, 23.0]}, index=subjects)
+    mixed = pd.DataFrame({"mae_hu": [80.0, 115.0, 100.0], "psnr": [25.0, 20.0, 23.0]}, index=subjects)
+    assert exercises.check_beats_baseline(better, baseline) is True
+    assert exercises.check_beats_baseline(better, baseline, metric="psnr") is True
+    assert exercises.check_beats_baseline(mixed, baseline) is False
+    assert exercises.check_beats_baseline(mixed, baseline, metric="psnr") is False
+    # Lower MAE is better, higher PSNR is better: swapping the tables flips the verdict.
+    assert exercises.check_beats_baseline(baseline, better) is False
+    assert exercises.check_beats_baseline(baseline, better, metric="psnr") is False

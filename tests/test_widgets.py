@@ -1,0 +1,139 @@
+"""Interactive widgets. Most tests run in this process (no kernel: the Output widget
+cannot capture there, so redraws are observed through ``widgets._show``); one test runs
+a real IPython kernel through nbclient, which plays the front end and syncs the Output
+widget's ``outputs`` back, as JupyterLab does."""
+from __future__ import annotations
+
+import json
+import sys
+
+import matplotlib.pyplot as plt
+import nbformat
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from medsynth_nb import viz, widgets
+from medsynth_nb.data import phantom
+from medsynth_nb.engine import History
+
+
+@pytest.fixture(scope="module")
+def subject():
+    return phantom.make_subject(1, *phantom.axial_grid(32, 4))
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """Every figure a widget shows: (output widget, figure title)."""
+    shown = []
+
+    def record(out, fig):
+        shown.append((out, fig.axes[0].get_title() if fig.axes else ""))
+        plt.close(fig)
+
+    monkeypatch.setattr(widgets, "_show", record)
+    return shown
+
+
+def test_slice_viewer_builds_and_redraws_on_slider_change(subject, drawn):
+    viewer = widgets.SliceViewer.from_subject(subject)
+    assert viewer.slice.min == 0 and viewer.slice.max == subject.shape[2] - 1
+    assert viewer.slice.value == subject.shape[2] // 2
+    assert [v for _, v in viewer.modality.options] == list(subject.images)
+    assert len(drawn) == 1 and drawn[0][0] is viewer.image
+    assert drawn[0][1].endswith(f"slice {subject.shape[2] // 2}")
+    viewer.slice.value = 0
+    assert len(drawn) == 2 and drawn[-1][1].endswith("slice 0")
+    viewer.overlay.value = "tumor"
+    assert len(drawn) == 3
+    viewer.overlay.value = "tissue"
+    assert len(drawn) == 4
+
+
+def test_modality_switch_resets_the_window(subject, drawn):
+    viewer = widgets.SliceViewer.from_subject(subject)
+    t1_default = viewer.window.value
+    assert t1_default == pytest.approx(viz.window("t1", subject.images["t1"], True))
+    viewer.window.value = (0.01, 0.02)
+    viewer.modality.value = "ct"
+    assert viewer.window.value == pytest.approx(viz.window("ct", subject.images["ct"], True))
+    assert viewer.window.min <= subject.images["ct"].min() and viewer.window.max >= subject.images["ct"].max()
+    assert drawn[-1][1].startswith(viz.MODALITY_TITLES["ct"])
+    viewer.modality.value = "t1"
+    assert viewer.window.value == pytest.approx(t1_default)
+
+
+def test_normalised_volumes_get_the_unit_window(drawn):
+    volumes = {"t1": np.random.default_rng(0).random((8, 8, 3)).astype(np.float32),
+               "ct": np.random.default_rng(1).random((8, 8, 3)).astype(np.float32)}
+    viewer = widgets.SliceViewer(volumes, physical=False)
+    assert viewer.window.value == pytest.approx((0.0, 1.0))
+    viewer.modality.value = "ct"
+    assert viewer.window.value == pytest.approx((0.0, 1.0))
+
+
+@pytest.mark.parametrize("volumes", [
+    {"t1": np.zeros((8, 8))},
+    {"t1": np.zeros((8, 8, 3)), "t2": np.zeros((8, 8, 4))},
+    {"t1": np.zeros((8, 8, 3, 2))},
+])
+def test_slice_viewer_rejects_wrong_shapes(volumes):
+    with pytest.raises(ValueError, match="3-D"):
+        widgets.SliceViewer(volumes)
+
+
+def test_view_3d_falls_back_to_matplotlib(subject, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "itkwidgets", None)  # as if not installed
+    fig = widgets.view_3d(subject.images["t1"], subject.tumor)
+    assert isinstance(fig, Figure)
+    assert [ax.get_title() for ax in fig.axes] == ["axial", "coronal", "sagittal"]
+    assert "itkwidgets" in capsys.readouterr().out
+
+
+def test_live_plot_draws_a_history(drawn):
+    history = History(task="t1:t2", step=4, loss_steps=[1, 2, 3, 4], losses={"l1": [0.5, 0.4, 0.35, 0.3]},
+                      val=[{"step": 2, "psnr": 15.0, "ssim": 0.4, "mae": 0.1},
+                           {"step": 4, "psnr": 17.0, "ssim": 0.5, "mae": 0.08}])
+    plot = widgets.LivePlot(baseline={"psnr": 16.0, "ssim": 0.45})
+    plot(history)
+    plot(history)
+    assert len(drawn) == 2 and all(out is plot.out for out, _ in drawn)
+    assert drawn[0][1] == "training loss"
+
+
+def test_live_plot_closes_its_figures():
+    """Without the spy: the real _show path runs (outside a kernel) and leaks no figure."""
+    history = History(task="t1:t2", step=2, loss_steps=[1, 2], losses={"l1": [0.5, 0.4]},
+                      val=[{"step": 2, "psnr": 15.0, "ssim": 0.4, "mae": 0.1}])
+    plt.close("all")
+    widgets.LivePlot()(history)
+    assert plt.get_fignums() == []
+
+
+def test_slider_change_updates_the_output_widget_in_a_kernel(tmp_path):
+    """In a real kernel the viewer's Output widget receives a new image when the slider
+    moves (nbclient syncs the captured outputs back to the kernel like a front end)."""
+    from nbclient import NotebookClient
+
+    cells = [
+        "from medsynth_nb.data import phantom\n"
+        "from medsynth_nb.widgets import SliceViewer\n"
+        "subject = phantom.make_subject(1, *phantom.axial_grid(32, 3))\n"
+        "viewer = SliceViewer.from_subject(subject)\n"
+        "display(viewer)",
+        "first = [dict(o) for o in viewer.image.outputs]",
+        "viewer.slice.value = 0",
+        "import json\n"
+        "second = [dict(o) for o in viewer.image.outputs]\n"
+        "print(json.dumps({'n1': len(first), 'n2': len(second), 'changed': first != second,\n"
+        "                  'images': sum('image/png' in o.get('data', {}) for o in second)}))",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    client = NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("output_type") == "stream")
+    result = json.loads(text.strip().splitlines()[-1])
+    assert result["n1"] >= 1, "the first draw did not reach the Output widget"
+    assert result["images"] >= 1, "the Output widget holds no image after the slider moved"
+    assert result["changed"], "moving the slider did not change the Output widget's outputs"
