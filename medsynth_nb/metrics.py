@@ -118,3 +118,17 @@ def worst_slices(predictions: np.ndarray, data: SliceSet, task: str | Task, n: i
     target = data.images[parse_task(task).target]
     per_slice = mae(predictions[:, None], target[:, None], (data.tissue > 0)[:, None]).numpy()
     return np.argsort(per_slice)[::-1][:n]
+
+
+def sharpness(pred, target, mask=None) -> torch.Tensor:
+    """Edge energy of ``pred`` relative to ``target``: mean gradient magnitude (finite
+    differences) inside the mask, as a ratio. 1 = as sharp as the real image; below 1 =
+    blurrier (the typical signature of an L1/L2-trained network), above 1 = extra edges
+    or noise. A complement to PSNR/SSIM, which reward blur where the model is unsure."""
+    def edge(x):
+        x = _as_batch(x)
+        gy = torch.nn.functional.pad(x[..., 1:, :] - x[..., :-1, :], (0, 0, 0, 1))
+        gx = torch.nn.functional.pad(x[..., :, 1:] - x[..., :, :-1], (0, 1, 0, 0))
+        return _masked_mean(torch.sqrt(gx**2 + gy**2), mask)
+
+    return edge(pred) / edge(target).clamp_min(1e-8)

@@ -164,3 +164,22 @@ def bar_by_label(values: dict[str, pd.Series], ylabel: str = ""):
     ax.set_ylabel(ylabel)
     ax.figure.tight_layout()
     return ax.figure
+
+
+def edge_profiles(images: dict[str, np.ndarray], row: int | None = None, modality: str = ""):
+    """Intensity along one image row for several versions of the same slice (real,
+    L1-only, pix2pix, ...): blur shows as rounded steps where the real image jumps."""
+    first = next(iter(images.values()))
+    row = first.shape[0] // 2 if row is None else row
+    fig, (ax_img, ax) = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1, 2.4]})
+    ax_img.imshow(first, cmap="gray", vmin=0, vmax=1)
+    ax_img.axhline(row, color="tab:orange")
+    ax_img.set_title(f"row {row}")
+    ax_img.axis("off")
+    for name, image in images.items():
+        ax.plot(image[row], label=name, lw=1.2)
+    ax.set_xlabel("column (pixels)")
+    ax.set_ylabel(f"{MODALITY_TITLES.get(modality, modality)} (normalised)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

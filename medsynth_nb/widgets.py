@@ -114,3 +114,36 @@ def view_3d(volume: np.ndarray, labels: np.ndarray | None = None):
         fig.tight_layout()
         return fig
     return itkwidgets.view(volume, label_image=labels)
+
+
+class TaskPicker(W.HBox):
+    """Pick the synthesis task: one or more source contrasts and a target.
+
+    ``picker.task`` is the task string (``"t1,t2:flair"``) the next cells read; change
+    the selection, then re-run the cells below it.
+    """
+
+    def __init__(self, sources=("t1",), target: str = "t2", modalities=("t1", "t2", "pd", "flair", "t1ce", "ct", "pet")):
+        self.sources = W.SelectMultiple(options=[(viz.MODALITY_TITLES[m], m) for m in modalities], value=tuple(sources),
+                                        description="from", rows=len(modalities))
+        self.target = W.Dropdown(options=[(viz.MODALITY_TITLES[m], m) for m in modalities], value=target,
+                                 description="to")
+        self.status = W.HTML()
+        super().__init__([self.sources, self.target, self.status])
+        self.add_class("medsynth-task-picker")
+        for control in (self.sources, self.target):
+            control.observe(lambda _: self._update(), "value")
+        self._update()
+
+    @property
+    def task(self) -> str:
+        chosen = [m for m in self.sources.value if m != self.target.value]
+        if not chosen:
+            raise ValueError("Pick at least one source contrast different from the target.")
+        return f"{','.join(chosen)}:{self.target.value}"
+
+    def _update(self) -> None:
+        try:
+            self.status.value = f"task: <b>{self.task}</b> (re-run the cells below to use it)"
+        except ValueError as err:
+            self.status.value = f"<span style='color:#b00'>{err}</span>"
