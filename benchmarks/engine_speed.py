@@ -1,10 +1,10 @@
-"""Training-engine throughput and peak memory per profile, on this machine.
+"""Training-engine throughput and peak memory per model and profile, on this machine.
 
-    python benchmarks/engine_speed.py [smoke cpu gpu]
+    python benchmarks/engine_speed.py [--models unet,pix2pix] [smoke cpu gpu]
 
-Each profile's sizes (image, widths, batch) are trained for a fixed number of steps
-with the U-Net of chapter 00; prints steps/s and the peak memory of the process (and
-of the GPU when one is used). Profiles run in separate processes so their peaks don't mix.
+Each model is trained at each profile's sizes (image, widths, batch) for a fixed number
+of steps; prints steps/s and the peak memory of the process (and of the GPU when one is
+used). Every (model, profile) runs in its own process so that peaks don't mix.
 """
 import json
 import resource
@@ -15,7 +15,7 @@ import time
 STEPS = 30
 
 
-def measure(name: str) -> dict:
+def measure(model_name: str, name: str) -> dict:
     import torch
 
     from medsynth_nb.data.datasets import load_dataset
@@ -25,11 +25,11 @@ def measure(name: str) -> dict:
 
     profile = get_profile(name)
     data = load_dataset("phantom", profile=profile, n_subjects=6, slices_per_subject=4, progress=False)
-    model = build_model("unet", "t1:t2", profile)
+    model = build_model(model_name, "t1:t2", profile)
     config = TrainConfig.from_profile(profile, steps=STEPS, seconds=None, eval_every=10**9)
     train(model, data, "t1:t2", TrainConfig.from_profile(profile, steps=3, seconds=None, eval_every=10**9),
           progress=False)  # warm-up
-    model = build_model("unet", "t1:t2", profile)
+    model = build_model(model_name, "t1:t2", profile)
     if profile.device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -38,19 +38,26 @@ def measure(name: str) -> dict:
     if profile.device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    return {"profile": name, "device": profile.device, "image": profile.image_size, "batch": profile.batch_size,
+    return {"model": model_name, "profile": name, "device": profile.device, "image": profile.image_size, "batch": profile.batch_size,
             "steps_per_s": round(STEPS / seconds, 2), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20) if profile.device == "cuda" else None,
             "torch_threads": torch.get_num_threads()}
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--one":
-        print(json.dumps(measure(sys.argv[2])))
+    args = sys.argv[1:]
+    if len(args) == 3 and args[0] == "--one":
+        print(json.dumps(measure(args[1], args[2])))
         sys.exit(0)
-    for name in sys.argv[1:] or ["smoke", "cpu", "gpu"]:
-        out = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        gpu = f", peak GPU {r['peak_gpu_mb']} MB" if r["peak_gpu_mb"] is not None else ""
-        print(f"{r['profile']:>5} on {r['device']} ({r['image']}px, batch {r['batch']}, {r['torch_threads']} threads): "
-              f"{r['steps_per_s']} steps/s, peak RSS {r['peak_rss_mb']} MB{gpu}")
+    models = ["unet", "pix2pix"]
+    if args[:1] == ["--models"]:
+        models, args = args[1].split(","), args[2:]
+    for model_name in models:
+        for name in args or ["smoke", "cpu", "gpu"]:
+            out = subprocess.run([sys.executable, __file__, "--one", model_name, name], capture_output=True, text=True,
+                                 check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            gpu = f", peak GPU {r['peak_gpu_mb']} MB" if r["peak_gpu_mb"] is not None else ""
+            print(f"{r['model']:>8} {r['profile']:>5} on {r['device']} ({r['image']}px, batch {r['batch']}, "
+                  f"{r['torch_threads']} threads): {r['steps_per_s']} steps/s, peak RSS {r['peak_rss_mb']} MB{gpu}",
+                  flush=True)

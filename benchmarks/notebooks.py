@@ -1,7 +1,9 @@
 """Wall time and the kernel's peak memory of every chapter notebook in a profile
 (targets: smoke <= 120 s; cpu <= 10 min and <= 2 GB, Binder's limit; gpu <= 5 min).
 
-    MEDSYNTH_PROFILE=smoke python benchmarks/notebooks.py [notebooks/00_*.ipynb ...]
+    MEDSYNTH_PROFILE=smoke python benchmarks/notebooks.py [--save DIR] [notebooks/00_*.ipynb ...]
+
+``--save DIR`` keeps the executed notebooks (with outputs) in DIR, to look at the figures.
 """
 import os
 import shutil
@@ -14,7 +16,10 @@ import nbformat
 from nbclient import NotebookClient
 
 root = Path(__file__).resolve().parents[1] / "notebooks"
-paths = [Path(p) for p in sys.argv[1:]] or sorted(root.glob("*.ipynb"))
+args = sys.argv[1:]
+save = Path(args[1]) if args[:1] == ["--save"] else None
+args = args[2:] if save else args
+paths = [Path(p) for p in args] or sorted(root.glob("*.ipynb"))
 profile = os.environ.get("MEDSYNTH_PROFILE", "(auto)")
 with tempfile.TemporaryDirectory() as tmp:
     work = Path(tmp) / "notebooks"
@@ -28,3 +33,6 @@ with tempfile.TemporaryDirectory() as tmp:
         seconds = time.perf_counter() - start
         peak = nb.cells[-1].outputs[0]["text"].split()[-1]
         print(f"{path.name}: {seconds:.0f} s, kernel peak RSS {peak} MB (profile {profile})", flush=True)
+        if save:
+            save.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, save / path.name)

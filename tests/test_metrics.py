@@ -109,7 +109,7 @@ def test_image_metrics_ct_reports_hu():
     target = np.full((1, 1, 24, 24), 0.4, np.float32)
     pred = target + 0.01
     out = metrics.image_metrics(pred, target, modality="ct")
-    assert set(out) == {"psnr", "ssim", "mae", "mae_hu"}
+    assert set(out) == {"psnr", "ssim", "mae", "sharpness", "mae_hu"}
     # 0.01 of the 3000 HU window is 30 HU.
     assert float(out["mae_hu"][0]) == pytest.approx(30.0, rel=1e-3)
     assert "mae_hu" not in metrics.image_metrics(pred, target, modality="t2")

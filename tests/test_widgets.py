@@ -137,3 +137,16 @@ def test_slider_change_updates_the_output_widget_in_a_kernel(tmp_path):
     assert result["n1"] >= 1, "the first draw did not reach the Output widget"
     assert result["images"] >= 1, "the Output widget holds no image after the slider moved"
     assert result["changed"], "moving the slider did not change the Output widget's outputs"
+
+
+def test_task_picker_builds_the_task_string():
+    from medsynth_nb.widgets import TaskPicker
+
+    picker = TaskPicker(sources=("t1", "t2"), target="flair")
+    assert picker.task == "t1,t2:flair"
+    picker.target.value = "t2"  # a source equal to the target is dropped
+    assert picker.task == "t1:t2"
+    picker.sources.value = ("t2",)
+    with pytest.raises(ValueError, match="source"):
+        picker.task
+    assert "source" in picker.status.value

@@ -64,8 +64,11 @@ class Pix2Pix(nn.Module):
 
     def generator_loss(self, source, target, fake) -> dict[str, torch.Tensor]:
         l1 = F.l1_loss(fake, target)
-        adv = self.adversarial(self.critic(source, fake), target_is_real=True, for_discriminator=False)
-        return {"l1": l1, "g_adv": adv, "g_total": self.config["lambda_l1"] * l1 + self.config["lambda_adv"] * adv}
+        losses = {"l1": l1, "g_total": self.config["lambda_l1"] * l1}
+        if self.config["lambda_adv"] > 0:  # the L1-only ablation skips the critic entirely
+            losses["g_adv"] = self.adversarial(self.critic(source, fake), target_is_real=True, for_discriminator=False)
+            losses["g_total"] = losses["g_total"] + self.config["lambda_adv"] * losses["g_adv"]
+        return losses
 
     def discriminator_loss(self, source, target, fake) -> torch.Tensor:
         real = self.adversarial(self.critic(source, target), target_is_real=True, for_discriminator=True)
