@@ -47,9 +47,10 @@ def _train(args) -> int:
     seed_everything(args.seed)
     data = load_dataset("phantom", profile=profile, seed=args.seed)
     model = build_model(args.model, task, profile)
+    training_data = data.unpaired(args.seed) if getattr(model, "unpaired", False) else data
     overrides = {k: v for k, v in {"steps": args.steps, "seconds": args.seconds}.items() if v is not None}
     config = TrainConfig.from_profile(profile, seed=args.seed, **overrides)
-    history = train(model, data, task, config, out_dir=args.out, resume=args.resume)
+    history = train(model, training_data, task, config, out_dir=args.out, resume=args.resume)
     baseline = IntensityLookup().fit(data.train, task)
     report = {}
     for against in ("acquired", "clean"):
@@ -62,7 +63,7 @@ def _train(args) -> int:
         report[f"test_vs_{against}"] = {method: {k: float(v) for k, v in row.items()} for method, row in table.iterrows()}
     result = {"model": args.model, "task": str(task), "profile": profile.name, "seed": args.seed,
               "steps": history.step, "elapsed_s": round(history.elapsed_s, 1), "stopped_by": history.stopped_by,
-              "test_subjects": data.test.subjects, "dataset": data.info, **report}
+              "test_subjects": data.test.subjects, "dataset": training_data.info, **report}
     out = Path(args.out) / "metrics.json"
     out.write_text(json.dumps(result, indent=2))
     rows = report["test_vs_acquired"]

