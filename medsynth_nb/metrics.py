@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from monai.metrics.regression import compute_ssim_and_cs
 
-from .data.datasets import SliceSet, Task, parse_task, to_hu
+from .data.datasets import SliceSet, Task, base_modality, parse_task, to_hu
 
 SSIM_KERNEL, SSIM_SIGMA = 11, 1.5
 
@@ -80,7 +80,7 @@ def image_metrics(pred, target, mask=None, modality: str | None = None) -> dict[
     """PSNR, SSIM, MAE and sharpness of normalised images; for CT also MAE in HU."""
     out = {"psnr": psnr(pred, target, mask), "ssim": ssim(pred, target, mask), "mae": mae(pred, target, mask),
            "sharpness": sharpness(pred, target, mask)}
-    if modality == "ct":
+    if modality is not None and base_modality(modality) == "ct":
         out["mae_hu"] = mae(to_hu(_as_batch(pred)), to_hu(_as_batch(target)), mask)
     return out
 

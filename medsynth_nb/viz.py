@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .data import physics
-from .data.datasets import to_hu
+from .data.datasets import base_modality, to_hu
 
 # Display windows in the units the images are in.
 WINDOWS_PHYSICAL = {"ct": (-200.0, 1500.0)}        # HU: brain-to-bone window
@@ -82,6 +82,7 @@ def show_predictions(sources: dict[str, np.ndarray], prediction: np.ndarray, tar
     """Per row: source(s), prediction, target and |error| (HU for CT). Arrays: N x H x W."""
     n = rows or len(prediction)
     names = list(sources)
+    modality = base_modality(modality)
     to_phys = to_hu if modality == "ct" else (lambda x: x)
     cols = len(names) + 3
     fig, axes = plt.subplots(n, cols, figsize=(2.1 * cols, 2.1 * n + 0.3), squeeze=False)

@@ -34,18 +34,38 @@ class Task:
         return f"{','.join(self.sources)}:{self.target}"
 
 
+def base_modality(name: str) -> str:
+    """``"ct@B"`` -> ``"ct"``: a modality name may carry the site it was acquired at."""
+    return name.split("@")[0]
+
+
+def _canonical(token: str) -> str:
+    modality, at, site = token.strip().partition("@")
+    return modality.lower() + (f"@{site.upper()}" if at else "")
+
+
+def _valid_name(name: str) -> bool:
+    modality, at, site = name.partition("@")
+    return modality in physics.MODALITIES and (not at or site in physics.SITES)
+
+
 def parse_task(task: str | Task) -> Task:
-    """``"t1,flair:t2"`` -> Task(("t1", "flair"), "t2"), with a clear error for typos."""
+    """``"t1,flair:t2"`` -> Task(("t1", "flair"), "t2"), with a clear error for typos.
+
+    A name may name a site: ``"t1@B:t1"`` maps site B's T1w to site A's (harmonisation,
+    chapter 02); unqualified names are the dataset's own site.
+    """
     if isinstance(task, Task):
         return task
     if task.count(":") != 1:
         raise ValueError(f"Task {task!r} must look like 'SOURCE:TARGET', e.g. 't1:t2' or 't1,flair:t2'.")
-    src, tgt = (p.strip().lower() for p in task.split(":"))
-    sources = tuple(s.strip() for s in src.split(",") if s.strip())
-    unknown = [m for m in (*sources, tgt) if m not in physics.MODALITIES]
+    src, tgt = task.split(":")
+    tgt = _canonical(tgt) if tgt.strip() else ""
+    sources = tuple(_canonical(s) for s in src.split(",") if s.strip())
+    unknown = [m for m in (*sources, tgt) if not _valid_name(m)]
     if unknown or not sources or not tgt:
         raise ValueError(f"Task {task!r}: unknown or missing modality {unknown or '(empty)'}; "
-                         f"available: {', '.join(physics.MODALITIES)}.")
+                         f"available: {', '.join(physics.MODALITIES)} (optionally @site, e.g. t1@B).")
     if tgt in sources:
         raise ValueError(f"Task {task!r}: the target {tgt!r} is also a source; nothing to synthesise.")
     return Task(sources, tgt)
@@ -155,6 +175,26 @@ class SynthesisData:
     val: SliceSet
     test: SliceSet
     info: dict = field(default_factory=dict)
+
+    def with_site(self, other: "SynthesisData") -> "SynthesisData":
+        """Add ``other`` - the same subjects scanned at another site (same seed and sizes,
+        another ``site``) - as modalities named ``"<modality>@<site>"``, e.g. ``t1@B``.
+        Slices stay aligned, so a site-B image has its site-A truth (chapter 02)."""
+        site = other.info.get("site")
+        same = {k: self.info.get(k) for k in ("seed", "n_subjects", "image_size", "slices_per_subject")}
+        if same != {k: other.info.get(k) for k in same} or site == self.info.get("site"):
+            raise ValueError("with_site needs the same subjects from another site: load both with the same seed and "
+                             f"sizes and a different site (got {self.info} and {other.info}).")
+
+        def merged(mine: SliceSet, theirs: SliceSet) -> SliceSet:
+            if not np.array_equal(mine.tissue, theirs.tissue):
+                raise ValueError("The two datasets do not hold the same subjects slice for slice.")
+            return SliceSet({**mine.images, **{f"{m}@{site}": v for m, v in theirs.images.items()}},
+                            {**mine.clean, **{f"{m}@{site}": v for m, v in theirs.clean.items()}},
+                            mine.tissue, mine.tumor, mine.subject_ids)
+
+        return SynthesisData(merged(self.train, other.train), merged(self.val, other.val),
+                             merged(self.test, other.test), {**self.info, "other_sites": [site]})
 
     def unpaired(self, seed: int = 0) -> "SynthesisData":
         """The same data with an unpaired training set: sources from half of the training

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from monai.losses import PatchAdversarialLoss
 from torch import nn
 
+from ..data.datasets import base_modality
 from .pix2pix import patch_discriminator
 
 
@@ -111,6 +112,9 @@ class CycleGAN(nn.Module):
 
     @classmethod
     def for_task(cls, task, profile, **overrides):
+        # Same contrast on both sides (harmonising scanners): the identity term applies.
+        same_contrast = [base_modality(s) for s in task.sources] == [base_modality(task.target)]
+        overrides.setdefault("lambda_identity", 0.5 if same_contrast else 0.0)
         overrides.setdefault("width", profile.channels[0] * 2)
         overrides.setdefault("disc_channels", 2 * profile.channels[0])
         overrides.setdefault("image_size", profile.image_size)
