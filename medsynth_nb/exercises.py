@@ -75,3 +75,16 @@ def check_prediction(prediction: dict[str, str], table, model: str, reference: s
                          f"{table.loc[reference, metric]:.3f})")
     return _verdict(not wrong, "Your predictions match the measurement.",
                     "Some predictions differ from the measurement: " + "; ".join(wrong) + ".")
+
+
+def check_catch_up(answer, transfer) -> bool:
+    """Chapter 02, exercise 1: the smallest tested number of site-B subjects at which
+    training from scratch is at least as good (MAE) as fine-tuning, or None.
+    ``transfer``: the chapter's table with columns k, start, mae."""
+    table = transfer.pivot(index="k", columns="start", values="mae").sort_index()
+    caught = table.index[table["from scratch"] <= table["fine-tuned from site A"]]
+    truth = int(caught[0]) if len(caught) else None
+    ok = answer == truth
+    return _verdict(bool(ok), f"{'k = ' + str(truth) if truth is not None else 'Not within the tested k'}: "
+                              "pre-training on site A is worth most when few site-B subjects are labelled.",
+                    "Compare the two curves point by point: where does 'from scratch' first reach the other?")

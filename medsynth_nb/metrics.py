@@ -136,3 +136,15 @@ def worst_slices(predictions: np.ndarray, data: SliceSet, task: str | Task, n: i
     per_slice = mae(predictions[:, None], target[:, None], (data.tissue > 0)[:, None]).numpy()
     return np.argsort(per_slice)[::-1][:n]
 
+
+
+def lesion_contrast(images: np.ndarray, data: SliceSet) -> pd.Series:
+    """Per slice with a tumour: mean intensity inside the tumour minus mean intensity of
+    normal white matter. Comparing a synthetic image's contrast with the real one's shows
+    whether a lesion was rendered, weakened or erased (a CycleGAN failure mode)."""
+    values = {}
+    for i in np.flatnonzero(data.tumor.reshape(len(data), -1).any(1)):
+        lesion, wm = data.tumor[i] > 0, data.tissue[i] == 3
+        if wm.any():
+            values[i] = float(images[i][lesion].mean() - images[i][wm].mean())
+    return pd.Series(values, name="lesion contrast", dtype=float)

@@ -105,3 +105,17 @@ def test_beats_baseline():
     # Lower MAE is better, higher PSNR is better: swapping the tables flips the verdict.
     assert exercises.check_beats_baseline(baseline, better) is False
     assert exercises.check_beats_baseline(baseline, better, metric="psnr") is False
+
+
+def test_check_catch_up_reads_the_transfer_table():
+    import pandas as pd
+
+    from medsynth_nb.exercises import check_catch_up
+
+    rows = [(1, "fine-tuned from site A", 0.10), (1, "from scratch", 0.20),
+            (2, "fine-tuned from site A", 0.09), (2, "from scratch", 0.08)]
+    table = pd.DataFrame(rows, columns=["k", "start", "mae"])
+    assert check_catch_up(2, table) is True
+    assert check_catch_up(None, table) is False
+    never = table.assign(mae=[0.1, 0.2, 0.09, 0.15])
+    assert check_catch_up(None, never) is True

@@ -51,3 +51,33 @@ def test_with_site_refuses_other_subjects():
         a.with_site(other_seed)
     with pytest.raises(ValueError, match="same subjects"):
         a.with_site(a)
+
+
+def test_training_can_be_restricted_to_a_few_subjects(two_sites):
+    first = two_sites.train.subjects[:1]
+    few = two_sites.with_training_subjects(first)
+    assert few.train.subjects == first and few.test is two_sites.test
+    with pytest.raises(ValueError, match="training subject"):
+        two_sites.with_training_subjects(["nobody"])
+
+
+def test_unpaired_domains_can_differ_in_tumour_prevalence(two_sites):
+    train = two_sites.train
+    with_tumour = train.subjects_with_tumor
+    assert all(train.tumor[train.subject_ids == s].any() for s in with_tumour)
+    healthy = [s for s in train.subjects if s not in with_tumour]
+    if with_tumour and healthy:
+        view = two_sites.unpaired(source_subjects=with_tumour, target_subjects=healthy).train
+        assert not view.target_set.tumor.any()
+
+
+def test_lesion_contrast_is_positive_for_bright_lesions_and_zero_when_erased(two_sites):
+    test = two_sites.test
+    bright = test.clean["t2"].copy()
+    contrast = metrics.lesion_contrast(bright, test)
+    erased = bright.copy()
+    for i in contrast.index:
+        erased[i][test.tumor[i] > 0] = bright[i][test.tissue[i] == 3].mean()
+    assert np.allclose(metrics.lesion_contrast(erased, test), 0, atol=1e-5)
+    if len(contrast):
+        assert (contrast > 0).all(), "tumours are brighter than white matter on T2w"

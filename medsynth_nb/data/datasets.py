@@ -103,6 +103,10 @@ class SliceSet:
     def subjects(self) -> list[str]:
         return sorted(set(self.subject_ids.tolist()))
 
+    @property
+    def subjects_with_tumor(self) -> list[str]:
+        return sorted(set(self.subject_ids[self.tumor.reshape(len(self), -1).any(1)].tolist()))
+
     def select(self, index) -> SliceSet:
         index = np.asarray(index)
         return SliceSet({m: v[index] for m, v in self.images.items()},
@@ -196,12 +200,24 @@ class SynthesisData:
         return SynthesisData(merged(self.train, other.train), merged(self.val, other.val),
                              merged(self.test, other.test), {**self.info, "other_sites": [site]})
 
-    def unpaired(self, seed: int = 0) -> "SynthesisData":
+    def with_training_subjects(self, subject_ids) -> "SynthesisData":
+        """The same data with training restricted to ``subject_ids`` (fine-tuning on a few
+        subjects); validation and test are unchanged."""
+        subset = self.train.by_subjects(subject_ids)
+        if len(subset) == 0:
+            raise ValueError(f"None of {list(subject_ids)[:3]} is a training subject; see data.train.subjects.")
+        return SynthesisData(subset, self.val, self.test, {**self.info, "training_subjects": len(subset.subjects)})
+
+    def unpaired(self, seed: int = 0, source_subjects=None, target_subjects=None) -> "SynthesisData":
         """The same data with an unpaired training set: sources from half of the training
-        subjects, targets from the other half. Validation and test stay paired, so
+        subjects, targets from the other half (or from the two lists given, e.g. to make
+        the domains differ in tumour prevalence). Validation and test stay paired, so
         unpaired models are scored against the truth like paired ones."""
-        return SynthesisData(UnpairedSlices(*self.train.halves(seed)), self.val, self.test,
-                             {**self.info, "training": "unpaired"})
+        if source_subjects is None and target_subjects is None:
+            sources, targets = self.train.halves(seed)
+        else:
+            sources, targets = self.train.by_subjects(source_subjects), self.train.by_subjects(target_subjects)
+        return SynthesisData(UnpairedSlices(sources, targets), self.val, self.test, {**self.info, "training": "unpaired"})
 
     def __repr__(self) -> str:
         return (f"SynthesisData({self.info.get('name')}: train {len(self.train.subjects)} subjects/"
