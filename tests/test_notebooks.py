@@ -5,7 +5,6 @@ tracked files) by a fresh kernel with MEDSYNTH_PROFILE=smoke. The time each took
 printed; the speed target (smoke <= 120 s per notebook) is checked by
 benchmarks/notebooks.py, not here.
 """
-import os
 import shutil
 import time
 from pathlib import Path

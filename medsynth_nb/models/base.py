@@ -27,3 +27,13 @@ class SynthesisModel(Protocol):
     def train_step(self, batch: dict[str, torch.Tensor], update: Update) -> dict[str, torch.Tensor]: ...
 
     def predict(self, source: torch.Tensor) -> torch.Tensor: ...
+
+
+class Synthesiser(torch.nn.Module):
+    """Base of the image-to-image models: ``predict`` is the forward pass in eval mode,
+    without gradients, clipped to the normalised [0, 1] range."""
+
+    @torch.no_grad()
+    def predict(self, source: torch.Tensor) -> torch.Tensor:
+        self.eval()
+        return self(source).clamp(0, 1)

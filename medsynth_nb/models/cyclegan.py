@@ -26,6 +26,7 @@ from monai.losses import PatchAdversarialLoss
 from torch import nn
 
 from ..data.datasets import base_modality
+from .base import Synthesiser
 from .pix2pix import patch_discriminator
 
 
@@ -92,7 +93,7 @@ def resnet_generator(in_channels: int, out_channels: int, width: int = 32, block
         nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7))
 
 
-class CycleGAN(nn.Module):
+class CycleGAN(Synthesiser):
     unpaired = True  # trains on SynthesisData.unpaired(): sources and targets from different subjects
 
     def __init__(self, in_channels: int = 1, image_size: int = 96, width: int = 32, blocks: int = 6,
@@ -164,8 +165,3 @@ class CycleGAN(nn.Module):
                        + self._critic_loss(self.d_b, b, self.pool_b.query(fake_b)))
         update(losses["d"], "critics")
         return losses
-
-    @torch.no_grad()
-    def predict(self, source: torch.Tensor) -> torch.Tensor:
-        self.eval()
-        return self(source).clamp(0, 1)

@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from monai.losses import PatchAdversarialLoss
 from monai.networks.nets import PatchDiscriminator, UNet
-from torch import nn
+
+from .base import Synthesiser
 
 
 def patch_discriminator(in_channels: int, channels: int = 32, layers: int = 3) -> PatchDiscriminator:
@@ -36,7 +37,7 @@ def patch_discriminator(in_channels: int, channels: int = 32, layers: int = 3) -
                               out_channels=1, norm="INSTANCE")
 
 
-class Pix2Pix(nn.Module):
+class Pix2Pix(Synthesiser):
     def __init__(self, in_channels: int = 1, channels=(16, 32, 64, 128), disc_channels: int = 32,
                  lambda_l1: float = 100.0, lambda_adv: float = 1.0, lr: float = 1e-3):
         super().__init__()
@@ -93,8 +94,3 @@ class Pix2Pix(nn.Module):
         else:  # L1 only: chapter 00's regressor, kept here for the ablation
             update(losses["g_total"], "generator")
         return losses
-
-    @torch.no_grad()
-    def predict(self, source: torch.Tensor) -> torch.Tensor:
-        self.eval()
-        return self(source).clamp(0, 1)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from monai.networks.nets import UNet
-from torch import nn
+
+from .base import Synthesiser
 
 
-class UNetRegressor(nn.Module):
+class UNetRegressor(Synthesiser):
     def __init__(self, in_channels: int = 1, channels=(16, 32, 64, 128), lr: float = 1e-3, dropout: float = 0.0):
         super().__init__()
         self.config = {"in_channels": in_channels, "channels": list(channels), "lr": lr, "dropout": dropout}
@@ -36,8 +37,3 @@ class UNetRegressor(nn.Module):
         loss = F.l1_loss(self(batch["source"]), batch["target"])
         update(loss, "net")
         return {"l1": loss}
-
-    @torch.no_grad()
-    def predict(self, source: torch.Tensor) -> torch.Tensor:
-        self.eval()
-        return self(source).clamp(0, 1)
