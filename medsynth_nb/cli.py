@@ -37,7 +37,7 @@ def _phantom(args) -> int:
 def _train(args) -> int:
     from .data.datasets import load_dataset, parse_task
     from .engine import TrainConfig, train
-    from .metrics import evaluate, predict_set, summarize
+    from .metrics import evaluate_model, summarize
     from .models import IntensityLookup, build_model
     from .profiles import get_profile, seed_everything
 
@@ -55,10 +55,8 @@ def _train(args) -> int:
     report = {}
     for against in ("acquired", "clean"):
         table = summarize({
-            args.model: evaluate(predict_set(model.predict, data.test, task, device=config.device), data.test, task,
-                                 against=against),
-            "lookup_baseline": evaluate(predict_set(baseline.predict, data.test, task), data.test, task,
-                                        against=against),
+            args.model: evaluate_model(model.predict, data.test, task, device=config.device, against=against),
+            "lookup_baseline": evaluate_model(baseline.predict, data.test, task, against=against),
         })
         report[f"test_vs_{against}"] = {method: {k: float(v) for k, v in row.items()} for method, row in table.iterrows()}
     result = {"model": args.model, "task": str(task), "profile": profile.name, "seed": args.seed,

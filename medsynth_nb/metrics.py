@@ -108,6 +108,11 @@ def evaluate(predictions: np.ndarray, data: SliceSet, task: str | Task, *, again
     return frame.groupby("subject").mean()
 
 
+def evaluate_model(predict, data: SliceSet, task: str | Task, *, device="cpu", against: str = "acquired") -> pd.DataFrame:
+    """``predict`` over ``data``, then ``evaluate``: the per-subject table of a model."""
+    return evaluate(predict_set(predict, data, task, device=device), data, task, against=against)
+
+
 def summarize(per_subject: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """{method: per-subject frame} -> one row per method: mean and sd over subjects."""
     rows = {}

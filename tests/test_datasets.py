@@ -171,3 +171,14 @@ def test_profile_sizes_the_dataset():
     assert profile.name == "smoke", "conftest forces the smoke profile"
     data = load_dataset("phantom", profile=profile, n_subjects=3, slices_per_subject=1, progress=False)
     assert data.train.images["t1"].shape[1:] == (profile.image_size, profile.image_size)
+
+
+def test_largest_lesion_points_at_the_biggest_tumour_and_its_centre_row(tiny_data):
+    test = tiny_data.train
+    index, row = test.largest_lesion()
+    sizes = (test.tumor > 0).reshape(len(test), -1).sum(1)
+    assert sizes[index] == sizes.max()
+    if sizes.max() > 0:
+        assert (test.tumor[index][row] > 0).any() or (test.tumor[index] > 0).any(1)[row - 1 : row + 2].any()
+    else:
+        assert row is None

@@ -107,6 +107,13 @@ class SliceSet:
     def subjects_with_tumor(self) -> list[str]:
         return sorted(set(self.subject_ids[self.tumor.reshape(len(self), -1).any(1)].tolist()))
 
+    def largest_lesion(self) -> tuple[int, int | None]:
+        """Index of the slice with the largest tumour, and the image row through its
+        centre (None when no slice has a tumour): where to look at a lesion."""
+        i = int(self.tumor.reshape(len(self), -1).astype(bool).sum(1).argmax())
+        rows = (self.tumor[i] > 0).any(1).nonzero()[0]
+        return i, (int(rows.mean()) if len(rows) else None)
+
     def select(self, index) -> SliceSet:
         index = np.asarray(index)
         return SliceSet({m: v[index] for m, v in self.images.items()},

@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.datasets import SynthesisData, parse_task
-from ..metrics import evaluate, predict_set
+from ..metrics import evaluate_model
 from . import checkpoints
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
@@ -80,8 +80,7 @@ def _updater(optimizers: dict, scalers: dict) -> Callable[[torch.Tensor, str], N
 def validate(model, data: SynthesisData, task, max_slices: int, device: str) -> dict[str, float]:
     """Mean over validation subjects of PSNR / SSIM / MAE (first ``max_slices`` slices)."""
     val = data.val.select(np.arange(min(len(data.val), max_slices)))
-    predictions = predict_set(model.predict, val, task, device=device)
-    return evaluate(predictions, val, task).mean().to_dict()
+    return evaluate_model(model.predict, val, task, device=device).mean().to_dict()
 
 
 def train(model, data: SynthesisData, task, config: TrainConfig, *, out_dir: str | Path | None = None,
