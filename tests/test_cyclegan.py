@@ -98,3 +98,13 @@ def test_cli_trains_cyclegan_on_unpaired_data(tmp_path):
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert report["dataset"]["training"] == "unpaired"
     assert "cyclegan" in report["test_vs_acquired"]
+
+
+def test_harmonisation_generators_start_as_the_identity():
+    model = build_model("cyclegan", "t1@B:t1", get_profile("smoke"), image_size=32)
+    assert model.config["residual"] and model.config["lambda_identity"] > 0
+    images = torch.rand(2, 1, 32, 32)
+    assert torch.equal(model(images), images)  # before training: "change nothing"
+    assert not build_model("cyclegan", TASK, get_profile("smoke"), image_size=32).config["residual"]
+    with pytest.raises(ValueError, match="one source channel"):
+        CycleGAN(in_channels=2, image_size=32, residual=True)

@@ -81,3 +81,35 @@ def test_lesion_contrast_is_positive_for_bright_lesions_and_zero_when_erased(two
     assert np.allclose(metrics.lesion_contrast(erased, test), 0, atol=1e-5)
     if len(contrast):
         assert (contrast > 0).all(), "tumours are brighter than white matter on T2w"
+
+
+def test_transfer_curve_compares_fine_tuning_with_scratch_without_touching_the_pretrained(two_sites):
+    import torch
+
+    from medsynth_nb.engine import TrainConfig
+    from medsynth_nb.engine.transfer import FINE_TUNED, FROM_SCRATCH, transfer_curve
+    from medsynth_nb.models import build_model
+    from medsynth_nb.profiles import get_profile
+
+    torch.manual_seed(0)
+    build = lambda: build_model("unet", "t1@B:t2@B", get_profile("smoke"))  # noqa: E731
+    pretrained = build()
+    before = {k: v.clone() for k, v in pretrained.state_dict().items()}
+    config = TrainConfig(steps=2, batch_size=2, eval_every=1000, max_eval_slices=2)
+    table = transfer_curve(pretrained, two_sites, "t1@B:t2@B", [1, 2], config, build)
+    assert list(table["k"]) == [1, 1, 2, 2] and set(table["start"]) == {FINE_TUNED, FROM_SCRATCH}
+    assert table[["mae", "psnr", "ssim"]].notna().all().all()
+    assert all(torch.equal(before[k], v) for k, v in pretrained.state_dict().items())
+    # No training steps: the fine-tuned arm is the pretrained model, scored as such.
+    untrained = transfer_curve(pretrained, two_sites, "t1@B:t2@B", [1], TrainConfig(steps=0, eval_every=1000), build)
+    expected = metrics.evaluate_model(pretrained.predict, two_sites.test, "t1@B:t2@B")["mae"].mean()
+    assert untrained.loc[untrained["start"] == FINE_TUNED, "mae"].item() == pytest.approx(expected)
+    with pytest.raises(ValueError, match="between 1 and"):
+        transfer_curve(pretrained, two_sites, "t1@B:t2@B", [99], config, build)
+
+
+def test_tumor_free_keeps_exactly_the_slices_without_labels(two_sites):
+    test = two_sites.test
+    free = test.tumor_free()
+    has_tumour = test.tumor.reshape(len(test), -1).any(1)
+    assert len(free) == int((~has_tumour).sum()) and not free.tumor.any()

@@ -114,6 +114,10 @@ class SliceSet:
         rows = (self.tumor[i] > 0).any(1).nonzero()[0]
         return i, (int(rows.mean()) if len(rows) else None)
 
+    def tumor_free(self) -> SliceSet:
+        """The slices without any tumour label (where two domains' prevalence can't matter)."""
+        return self.select(np.flatnonzero(~self.tumor.reshape(len(self), -1).any(1)))
+
     def select(self, index) -> SliceSet:
         index = np.asarray(index)
         return SliceSet({m: v[index] for m, v in self.images.items()},

@@ -103,12 +103,13 @@ SITES: dict[str, Site] = {
             "t1ce": Sequence(tr_ms=500.0, te_ms=10.0),
         },
     ),
-    # Another vendor/protocol: shorter TR T1w (more T1 weighting), longer-TE T2w,
-    # noisier, stronger bias, lower in-plane resolution.
+    # Another vendor/protocol: an inversion-prepared T1w (CSF nulled, stronger GM/WM
+    # contrast, as MPRAGE-like protocols give; a common multi-site mismatch), longer-TE
+    # T2w, noisier, stronger bias, lower in-plane resolution.
     "B": Site(
         name="B",
         sequences={
-            "t1": Sequence(tr_ms=400.0, te_ms=14.0),
+            "t1": Sequence(tr_ms=2000.0, te_ms=5.0, ti_ms=900.0),
             "t2": Sequence(tr_ms=3000.0, te_ms=120.0),
             "pd": Sequence(tr_ms=3500.0, te_ms=20.0),
             "flair": Sequence(tr_ms=8000.0, te_ms=140.0, ti_ms=flair_ti(8000.0)),

