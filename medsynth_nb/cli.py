@@ -2,6 +2,8 @@
 
   medsynth phantom --seed 0 --n-subjects 4 --out phantom/         # NIfTI files + JSON
   medsynth train unet --task t1:ct --profile cpu --out runs/t1ct  # checkpoint + metrics.json
+  medsynth train diffusion --task t1:t2 --out runs/diff          # a conditional diffusion model
+  medsynth sample runs/diff --n-samples 8 --out samples/          # samples, mean and uncertainty as NIfTI
   medsynth profiles                                               # what each profile sets
 """
 from __future__ import annotations
@@ -72,6 +74,64 @@ def _train(args) -> int:
     return 0
 
 
+def _sample(args) -> int:
+    import torch
+
+    from .data.datasets import load_dataset, parse_task
+    from .data.phantom import FOV_MM
+    from .engine import load_trained
+    from .io import save_nifti
+    from .metrics import uncertainty_vs_error
+    from .profiles import get_profile
+
+    report_path = args.run / "metrics.json"
+    if not report_path.exists():
+        raise FileNotFoundError(f"{report_path} not found: pass the --out folder of 'medsynth train diffusion'.")
+    report = json.loads(report_path.read_text())
+    model, _ = load_trained(args.run)
+    if not hasattr(model, "sample_many"):
+        raise ValueError(f"{args.run} holds a {report['model']} model; only diffusion models draw samples.")
+    task, profile = parse_task(report["task"]), get_profile(report["profile"])
+    data = load_dataset("phantom", profile=profile, seed=report["seed"], progress=False)
+    subject = args.subject or data.test.subjects[0]
+    if subject not in data.test.subjects:
+        raise ValueError(f"Subject {subject!r} is not a test subject of this run; choose one of {data.test.subjects}.")
+    slices = data.test.by_subjects([subject])
+    source = slices.batch(task, list(range(len(slices))))["source"]
+    print(f"{args.n_samples} {args.sampler} samples of {task.target} for {subject} ({len(slices)} slices)")
+    samples = model.sample_many(source, args.n_samples, seed=args.seed, sampler=args.sampler, steps=args.steps,
+                                progress=True)[:, :, 0].numpy()  # N x slices x H x W
+    truth = slices.images[task.target]
+    mean, std = samples.mean(0), samples.std(0)
+    head = slices.tissue > 0
+    spearman = uncertainty_vs_error(std, np.abs(mean - truth), head)
+
+    def to_volume(images):  # display slices [z, -y, x] -> [x, y, z], as the phantom writes them
+        return np.ascontiguousarray(np.transpose(images, (2, 1, 0))[:, ::-1])
+
+    pixel = FOV_MM / profile.image_size
+    affine = np.diag([pixel, pixel, 5.0, 1.0])
+    provenance = {"run": str(args.run), "model": model.config, "task": str(task), "subject": subject,
+                  "sampler": args.sampler, "steps": args.steps or model.config["sample_steps"],
+                  "seeds": list(range(args.seed, args.seed + args.n_samples)),
+                  "normalisation": data.info["normalisation"],
+                  "affine": "pixel spacing only; the slab's position in the head is not recorded",
+                  "spearman_std_vs_abs_error_in_head": spearman}
+    stem = f"{subject}_{task.target}"
+    written = [save_nifti(args.out / f"{stem}_sample-mean.nii.gz", to_volume(mean), affine,
+                          provenance={**provenance, "image": "mean of the samples"}, overwrite=args.overwrite),
+               save_nifti(args.out / f"{stem}_sample-std.nii.gz", to_volume(std), affine,
+                          provenance={**provenance, "image": "per-pixel standard deviation (uncertainty)"},
+                          overwrite=args.overwrite),
+               save_nifti(args.out / f"{stem}_samples.nii.gz",
+                          np.stack([to_volume(s) for s in samples], axis=-1), affine,
+                          provenance={**provenance, "image": "every sample, along the 4th axis"},
+                          overwrite=args.overwrite)]
+    print(f"Rank correlation of uncertainty (std) with the error of the mean, in the head: {spearman:.3f}")
+    print("Wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def _profiles(args) -> int:
     from .profiles import PROFILES, get_profile
 
@@ -113,6 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, type=Path)
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
     tr.set_defaults(func=_train)
+
+    sa = sub.add_parser("sample", help="draw samples of a trained diffusion model for a test subject")
+    sa.add_argument("run", type=Path, help="the --out folder of 'medsynth train diffusion'")
+    sa.add_argument("--subject", default=None, help="a test subject id (default: the first)")
+    sa.add_argument("--n-samples", type=int, default=8)
+    sa.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim")
+    sa.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
+    sa.add_argument("--seed", type=int, default=0, help="first noise seed; sample i uses seed + i")
+    sa.add_argument("--out", required=True, type=Path)
+    sa.add_argument("--overwrite", action="store_true")
+    sa.set_defaults(func=_sample)
 
     pr = sub.add_parser("profiles", help="list the run profiles")
     pr.set_defaults(func=_profiles)

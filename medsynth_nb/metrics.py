@@ -143,6 +143,45 @@ def worst_slices(predictions: np.ndarray, data: SliceSet, task: str | Task, n: i
 
 
 
+def compare_samplers(model, data: SliceSet, task: str | Task, settings, *, device="cpu", seed: int = 0) -> pd.DataFrame:
+    """Sampling cost vs quality of one diffusion model: for each ``(sampler, steps)`` in
+    ``settings`` (steps None: the sampler's default), all of ``data`` as one batch from the
+    same noise seed; wall-clock seconds and the mean per-subject PSNR/SSIM/MAE."""
+    import time
+
+    import torch
+
+    task = parse_task(task)
+    source = data.batch(task, np.arange(len(data)))["source"].to(device)
+    rows = []
+    for sampler, steps in settings:
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        images = model.sample(source, sampler=sampler, steps=steps, seed=seed)
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        scores = evaluate(images[:, 0].float().cpu().numpy(), data, task)[["psnr", "ssim", "mae"]].mean()
+        used = model.config["num_train_timesteps"] if sampler == "ddpm" else (steps or model.config["sample_steps"])
+        rows.append({"sampler": sampler, "steps": used, "seconds": seconds,
+                     "s_per_image": seconds / len(data), **scores.to_dict()})
+    return pd.DataFrame(rows)
+
+
+def uncertainty_vs_error(uncertainty: np.ndarray, error: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Spearman rank correlation between a per-pixel uncertainty map and the absolute
+    error, inside ``mask``: does the model know where it is wrong? (1: perfectly ranked,
+    0: no relation.)"""
+    from scipy.stats import spearmanr
+
+    uncertainty, error = np.asarray(uncertainty), np.asarray(error)
+    if uncertainty.shape != error.shape:
+        raise ValueError(f"uncertainty {uncertainty.shape} and error {error.shape} must have the same shape.")
+    keep = np.ones(error.shape, bool) if mask is None else np.asarray(mask, bool)
+    return float(spearmanr(uncertainty[keep], error[keep]).statistic)
+
+
 def lesion_contrast(images: np.ndarray, data: SliceSet) -> pd.Series:
     """Per slice with a tumour: mean intensity inside the tumour minus mean intensity of
     normal white matter. Comparing a synthetic image's contrast with the real one's shows

@@ -96,6 +96,24 @@ class LivePlot:
         _show(self.out, viz.plot_history(history, self.baseline))
 
 
+class ForwardProcessViewer(W.VBox):
+    """A slider over the diffusion step t: the image noised to t under each schedule
+    ({name: MONAI scheduler}) and where t sits on each schedule's SNR curve."""
+
+    def __init__(self, image: np.ndarray, schedulers: dict, seed: int = 0):
+        self.image, self.schedulers, self.seed = image, schedulers, seed
+        last = min(s.num_train_timesteps for s in schedulers.values()) - 1
+        self.step = W.IntSlider(value=last // 4, min=0, max=last, description="step t", continuous_update=False)
+        self.step.add_class("medsynth-forward-slider")
+        self.figure = W.Output()
+        super().__init__([self.step, self.figure])
+        self.step.observe(lambda _: self.draw(), "value")
+        self.draw()
+
+    def draw(self) -> None:
+        _show(self.figure, viz.forward_process(self.image, self.schedulers, [self.step.value], self.seed))
+
+
 def view_3d(volume: np.ndarray, labels: np.ndarray | None = None):
     """3-D view: itkwidgets if it is installed (needs internet to load its viewer),
     otherwise three orthogonal slices through the centre, with a note why."""

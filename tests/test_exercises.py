@@ -119,3 +119,26 @@ def test_check_catch_up_reads_the_transfer_table():
     assert check_catch_up(None, table) is False
     never = table.assign(mae=[0.1, 0.2, 0.09, 0.15])
     assert check_catch_up(None, never) is True
+
+
+def test_check_snr_crossing_reads_the_schedule():
+    from medsynth_nb.exercises import check_snr_crossing
+    from medsynth_nb.models import build_model
+    from medsynth_nb.profiles import get_profile
+
+    scheduler = build_model("diffusion", "t1:t2", get_profile("smoke")).scheduler
+    abar = scheduler.alphas_cumprod.double().numpy()
+    truth = int(np.argmax(abar < 0.5))
+    assert 100 < truth < 900
+    assert check_snr_crossing(truth + 3, scheduler) is True
+    assert check_snr_crossing(truth + 100, scheduler) is False
+
+
+def test_check_fewest_ddim_steps_reads_the_sampling_table():
+    from medsynth_nb.exercises import check_fewest_ddim_steps
+
+    table = pd.DataFrame({"sampler": ["ddpm", "ddim", "ddim", "ddim"], "steps": [1000, 50, 25, 10],
+                          "psnr": [20.0, 20.2, 19.9, 18.0]})
+    assert check_fewest_ddim_steps(25, table) is True
+    assert check_fewest_ddim_steps(50, table) is False
+    assert check_fewest_ddim_steps(None, table.assign(psnr=[25.0, 20.0, 20.0, 20.0])) is True

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..data.datasets import parse_task
 from .cyclegan import CycleGAN
+from .diffusion import DiffusionSynthesiser
 from .lookup import IntensityLookup
 from .pix2pix import Pix2Pix
 from .unet import UNetRegressor
@@ -15,6 +16,7 @@ MODELS = {
     "unet": UNetRegressor,
     "pix2pix": Pix2Pix,
     "cyclegan": CycleGAN,
+    "diffusion": DiffusionSynthesiser,
 }
 
 
@@ -40,4 +42,4 @@ def model_from_config(config: dict):
     return model
 
 
-__all__ = ["MODELS", "build_model", "model_from_config", "CycleGAN", "IntensityLookup", "Pix2Pix", "UNetRegressor"]
+__all__ = ["MODELS", "build_model", "model_from_config", "CycleGAN", "DiffusionSynthesiser", "IntensityLookup", "Pix2Pix", "UNetRegressor"]

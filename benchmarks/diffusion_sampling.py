@@ -1,0 +1,49 @@
+"""Sampling cost vs quality of one trained conditional diffusion model: DDPM with all its
+steps against DDIM with 100/50/25/10, as seconds per batch and held-out PSNR/SSIM.
+Target (issue 4): DDIM-50 at least 15x faster than DDPM-1000, at most 1 dB PSNR lost.
+
+    python benchmarks/diffusion_sampling.py [--run DIR] [--profile cpu] [--train-seconds 240]
+                                            [--slices 16] [--task t1:t2]
+
+Without ``--run`` a model is trained first (the profile's sizes, ``--train-seconds``);
+``--run`` reuses the checkpoint folder of ``medsynth train diffusion``.
+"""
+import argparse
+
+import numpy as np
+
+from medsynth_nb import metrics
+from medsynth_nb.data.datasets import load_dataset
+from medsynth_nb.engine import TrainConfig, load_trained, train
+from medsynth_nb.models import build_model
+from medsynth_nb.profiles import start_chapter
+
+SETTINGS = [("ddpm", None), ("ddim", 100), ("ddim", 50), ("ddim", 25), ("ddim", 10)]
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--run", default=None)
+parser.add_argument("--profile", default=None)
+parser.add_argument("--train-seconds", type=float, default=240)
+parser.add_argument("--slices", type=int, default=16, help="held-out slices sampled, spread over the test subjects")
+parser.add_argument("--task", default="t1:t2")
+args = parser.parse_args()
+
+profile = start_chapter(seed=0, profile=args.profile)
+data = load_dataset("phantom", profile=profile, seed=0, progress=False)
+if args.run:
+    model, _ = load_trained(args.run, device=profile.device)
+else:
+    model = build_model("diffusion", args.task, profile)
+    config = TrainConfig.from_profile(profile, seed=0, steps=10**6, seconds=args.train_seconds, eval_every=10**9)
+    history = train(model, data, args.task, config, progress=False)
+    print(f"trained {history.step} steps in {history.elapsed_s:.0f} s")
+chosen = data.test.select(np.linspace(0, len(data.test) - 1, min(args.slices, len(data.test))).round().astype(int))
+table = metrics.compare_samplers(model, chosen, model.config["task"], SETTINGS, device=profile.device)
+ddpm = table.iloc[0]
+table["speed-up"] = ddpm["seconds"] / table["seconds"]
+table["ΔPSNR"] = table["psnr"] - ddpm["psnr"]
+print(f"\n{len(chosen)} held-out slices in one batch, {profile.image_size} px, device {profile.device}")
+print(table.round(3).to_string(index=False))
+ddim50 = table[(table["sampler"] == "ddim") & (table["steps"] == 50)].iloc[0]
+ok = ddim50["speed-up"] >= 15 and ddim50["ΔPSNR"] >= -1.0
+print(f"target DDIM-50 >= 15x faster than DDPM with <= 1 dB lost: {'met' if ok else 'NOT met'}")
