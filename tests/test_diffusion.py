@@ -61,7 +61,8 @@ def test_short_run_lowers_the_denoising_loss(tiny_data):
 
 
 def test_samples_have_the_right_shape_range_and_reproduce_with_the_seed():
-    model = _model()
+    # Noise prediction: an untrained (zero-output) network still passes the noise through.
+    model = _model(prediction="epsilon")
     source = torch.rand(3, 1, 16, 16)
     a = model.sample(source, steps=4, seed=5)
     assert a.shape == (3, 1, 16, 16) and a.min() >= 0 and a.max() <= 1
@@ -188,3 +189,15 @@ def test_unconditional_predict_ignores_the_source():
     model = _model(in_channels=0, sample_steps=2)
     a = model.predict(torch.rand(3, 1, 16, 16))
     assert a.shape == (3, 1, 16, 16) and torch.equal(a, model.predict(torch.zeros(3, 1, 16, 16)))
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v_prediction", "sample"])
+def test_every_prediction_target_trains_and_samples(tiny_data, prediction):
+    model = _model(prediction=prediction)
+    history = train(model, tiny_data, TASK, TrainConfig(steps=2, batch_size=2, eval_every=1000, max_eval_slices=2),
+                    progress=False)
+    assert np.isfinite(history.losses["mse"]).all()
+    assert model.make_scheduler("ddim", 5).prediction_type == prediction
+    assert model.sample(torch.rand(1, 1, 32, 32), steps=3).shape == (1, 1, 32, 32)
+    with pytest.raises(ValueError, match="prediction"):
+        _model(prediction="noise")
