@@ -9,11 +9,11 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+from medsynth_nb.notebook_runner import execute_notebook
 
 root = Path(__file__).resolve().parents[1] / "notebooks"
 args = sys.argv[1:]
@@ -28,9 +28,7 @@ with tempfile.TemporaryDirectory() as tmp:
         nb = nbformat.read(work / path.name, as_version=4)
         nb.cells.append(nbformat.v4.new_code_cell(
             "import resource; print('PEAK_RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"))
-        start = time.perf_counter()
-        NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
-        seconds = time.perf_counter() - start
+        seconds = execute_notebook(nb, work, timeout=1800)
         peak = nb.cells[-1].outputs[0]["text"].split()[-1]
         print(f"{path.name}: {seconds:.0f} s, kernel peak RSS {peak} MB (profile {profile})", flush=True)
         if save:

@@ -113,7 +113,7 @@ SITES: dict[str, Site] = {
             "t2": Sequence(tr_ms=3000.0, te_ms=120.0),
             "pd": Sequence(tr_ms=3500.0, te_ms=20.0),
             "flair": Sequence(tr_ms=8000.0, te_ms=140.0, ti_ms=flair_ti(8000.0)),
-            "t1ce": Sequence(tr_ms=400.0, te_ms=14.0),
+            "t1ce": Sequence(tr_ms=2000.0, te_ms=5.0, ti_ms=900.0),  # post-gadolinium with the same T1w
         },
         mr_snr=18.0, bias_amplitude=0.30, blur_mm=1.5, ct_noise_hu=12.0,
         pet_fwhm_mm=7.0, pet_counts=20.0,
