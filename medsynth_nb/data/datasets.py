@@ -295,11 +295,14 @@ def load_phantom(n_subjects: int = 40, image_size: int = 96, slices_per_subject:
 def load_dataset(name: str = "phantom", profile=None, **kwargs) -> SynthesisData:
     """A dataset by name, sized by ``profile`` unless sizes are given explicitly.
 
-    Only ``"phantom"`` is embedded; real public datasets come through ``data_fetch``.
+    ``"phantom"`` is embedded. ``"msd_brain"`` (FLAIR, T1w, T1w+Gd, T2w, tumour labels) and
+    ``"ixi"`` (T1w, T2w, PD) are real public datasets: fetch them once with
+    ``python -m data_fetch get NAME --accept-license``; see ``medsynth_nb.data.real``.
     """
     if name != "phantom":
-        raise ValueError(f"Unknown dataset {name!r}. The embedded dataset is 'phantom'; real datasets "
-                         "(MSD BrainTumour, IXI) are downloaded with `python -m data_fetch get NAME`.")
+        from .real import load_real  # imported here: only real data need it (and data_fetch)
+
+        return load_real(name, profile, **kwargs)
     if profile is not None:
         kwargs.setdefault("n_subjects", profile.n_subjects)
         kwargs.setdefault("image_size", profile.image_size)
