@@ -2,6 +2,8 @@
 
 - ``SliceViewer``: modality buttons, slice slider, window/level, label overlay.
 - ``LivePlot``: a training-curve figure that redraws as the engine reports.
+- ``ForwardProcessViewer``: a slider over the diffusion step t (chapter 03).
+- ``AttentionExplorer``: click a patch, see where a transformer attends (chapter 04).
 - ``view_3d``: itkwidgets' 3-D viewer when installed (it loads its viewer code from the
   internet, so it cannot work offline), else orthogonal slices.
 Only this module (and notebooks) import ipywidgets/IPython.
@@ -165,3 +167,104 @@ class TaskPicker(W.HBox):
             self.status.value = f"task: <b>{self.task}</b> (re-run the cells below to use it)"
         except ValueError as err:
             self.status.value = f"<span style='color:#b00'>{err}</span>"
+
+
+class AttentionExplorer(W.VBox):
+    """Click a patch of the image, see where the transformer looks from it.
+
+    The left grid is the image cut into the model's patches (one button per token, tinted
+    with the patch's mean brightness); clicking one makes it the query. Dropdowns pick the
+    layer and head. The picture is ``viz.attention_panel``: the query's attention in each
+    chosen layer and the rollout through all of them. Buttons rather than clicks on a
+    picture: core ipywidgets only, so it works in JupyterLab, Notebook and Colab alike.
+
+    ``model``: a ResViT (anything with ``attention_maps``, ``token_grid``, ``patch_pixels``);
+    ``image_or_source``: one H x W image or the model's input (B x C x H x W, the first image
+    is used). The attention is computed once, here; redraws only re-plot. ``explorer.query``
+    is the query's token index; ``explorer.select(row, col)`` picks a patch in code.
+    """
+
+    def __init__(self, model, image_or_source, *, query: tuple[int, int] | None = None,
+                 layer: int | None = None, head: int | str | None = "mean"):
+        import torch
+
+        source = torch.as_tensor(image_or_source, dtype=torch.float32).cpu()
+        source = source.reshape(1, 1, *source.shape) if source.ndim == 2 else source[:1]
+        if source.ndim != 4:
+            raise ValueError(f"Give one H x W image or a B x C x H x W source; got shape {tuple(source.shape)}.")
+        device = next(model.parameters()).device
+        self.maps = [m.cpu() for m in model.attention_maps(source.to(device))]
+        self.image = source[0, 0].numpy()
+        self.token_grid, self.patch_px = model.token_grid, model.patch_pixels
+        gh, gw = self.token_grid
+        n_heads = self.maps[0].shape[1]
+
+        # Dropdown values cannot be None (None means "nothing selected"): "every" stands for it.
+        self.layer = W.Dropdown(options=[("every layer", "every")]
+                                + [(f"layer {i + 1}", i) for i in range(len(self.maps))],
+                                value="every" if layer is None else layer, description="layer")
+        self.head = W.Dropdown(options=[("mean of heads", "mean"), ("every head", "every")]
+                               + [(f"head {i + 1}", i) for i in range(n_heads)],
+                               value="every" if head is None else head, description="head")
+        self.layer.add_class("medsynth-attention-layer")
+        self.head.add_class("medsynth-attention-head")
+        self.status = W.HTML()
+        self.figure = W.Output()
+        self.figure.add_class("medsynth-attention-image")
+        self.tints = self._patch_tints()
+        self.patches = [self._patch_button(r, c) for r in range(gh) for c in range(gw)]
+        side = max(12, min(40, 320 // gw))  # about 320 px wide, whatever the grid
+        grid = W.GridBox(self.patches, layout=W.Layout(grid_template_columns=f"repeat({gw}, {side}px)",
+                                                       grid_auto_rows=f"{side}px", grid_gap="1px"))
+        grid.add_class("medsynth-attention-grid")
+        help_text = W.HTML("<b>Click a patch</b> to see where the model looks from it "
+                           f"(the {gh} x {gw} patches the transformer works on).")
+        controls = W.VBox([self.layer, self.head, self.status], layout=W.Layout(margin="0 0 0 12px"))
+        super().__init__([help_text, W.HBox([grid, controls]), self.figure])
+        self.add_class("medsynth-attention-explorer")
+
+        self._query = 0
+        for control in (self.layer, self.head):
+            control.observe(lambda _: self.draw(), "value")
+        self.select(*(query if query is not None else (gh // 2, gw // 2)))
+
+    def _patch_tints(self) -> list[str]:
+        """Per token, its patch's mean brightness as a grey: the button grid looks like the image."""
+        (gh, gw), ps = self.token_grid, self.patch_px
+        means = self.image[:gh * ps, :gw * ps].reshape(gh, ps, gw, ps).mean((1, 3)).flatten()
+        span = (means.max() - means.min()) or 1.0
+        return [f"#{g:02x}{g:02x}{g:02x}" for g in (255 * (means - means.min()) / span).astype(int)]
+
+    def _patch_button(self, row: int, col: int) -> W.Button:
+        button = W.Button(tooltip=f"patch row {row + 1}, column {col + 1}",
+                          layout=W.Layout(width="100%", height="100%", padding="0", margin="0"))
+        button.style.button_color = self.tints[row * self.token_grid[1] + col]
+        button.add_class("medsynth-attention-patch")
+        button.add_class(f"medsynth-attention-patch-{row}-{col}")
+        button.on_click(lambda _: self.select(row, col))
+        return button
+
+    @property
+    def query(self) -> int:
+        """The query patch's token index (row * columns + col)."""
+        return self._query
+
+    def select(self, row: int, col: int) -> None:
+        """Make patch (row, col) of the token grid (0-based) the query and redraw."""
+        gh, gw = self.token_grid
+        if not (0 <= row < gh and 0 <= col < gw):
+            raise ValueError(f"patch ({row}, {col}) is outside the {gh} x {gw} token grid (rows 0..{gh - 1}, "
+                             f"columns 0..{gw - 1}).")
+        previous, self._query = self._query, row * gw + col
+        self.patches[previous].style.button_color = self.tints[previous]
+        self.patches[previous].remove_class("medsynth-attention-selected")
+        self.patches[self._query].style.button_color = viz.QUERY_COLOR
+        self.patches[self._query].add_class("medsynth-attention-selected")
+        self.status.value = f"query: patch row {row + 1}, column {col + 1} ({viz.QUERY_COLOR})"
+        self.draw()
+
+    def draw(self) -> None:
+        layer = None if self.layer.value == "every" else self.layer.value
+        head = None if self.head.value == "every" else self.head.value
+        _show(self.figure, viz.attention_panel(self.image, self.maps, self.token_grid, self.patch_px, self.query,
+                                               layer=layer, head=head))

@@ -10,6 +10,7 @@ from .cyclegan import CycleGAN
 from .diffusion import DiffusionSynthesiser
 from .lookup import IntensityLookup
 from .pix2pix import Pix2Pix
+from .resvit import ResViT
 from .unet import UNetRegressor
 
 MODELS = {
@@ -17,6 +18,7 @@ MODELS = {
     "pix2pix": Pix2Pix,
     "cyclegan": CycleGAN,
     "diffusion": DiffusionSynthesiser,
+    "resvit": ResViT,
 }
 
 
@@ -42,4 +44,4 @@ def model_from_config(config: dict):
     return model
 
 
-__all__ = ["MODELS", "build_model", "model_from_config", "CycleGAN", "DiffusionSynthesiser", "IntensityLookup", "Pix2Pix", "UNetRegressor"]
+__all__ = ["MODELS", "build_model", "model_from_config", "CycleGAN", "DiffusionSynthesiser", "IntensityLookup", "Pix2Pix", "ResViT", "UNetRegressor"]

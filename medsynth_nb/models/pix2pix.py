@@ -82,14 +82,17 @@ class Pix2Pix(Synthesiser):
 
     def train_step(self, batch, update):
         source, target = batch["source"], batch["target"]
-        fake = self(source)
-        losses = self.generator_loss(source, target, fake)
+        return self.adversarial_update(source, target, self(source), update)
+
+    def adversarial_update(self, condition, target, fake, update) -> dict[str, torch.Tensor]:
+        """One generator step, then one critic step, for ``fake`` synthesised from ``condition``."""
+        losses = self.generator_loss(condition, target, fake)
         if self.config["lambda_adv"] > 0:
             # The critic is not updated by the generator's step: freeze it for that backward.
             self.discriminator.requires_grad_(False)
             update(losses["g_total"], "generator")
             self.discriminator.requires_grad_(True)
-            losses["d"] = self.discriminator_loss(source, target, fake)
+            losses["d"] = self.discriminator_loss(condition, target, fake)
             update(losses["d"], "discriminator")
         else:  # L1 only: chapter 00's regressor, kept here for the ablation
             update(losses["g_total"], "generator")

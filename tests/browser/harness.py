@@ -502,3 +502,17 @@ viewer'''
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nbformat.write(nb, str(path))
     return Path(path)
+
+
+# --------------------------------------------------------------------------- any widget picture
+def wait_for_img_change(container, img_selector: str, old_src: str, timeout_s: float = 30) -> str:
+    """The new src of the <img> matching img_selector inside container, once it differs from
+    old_src (a widget's Output is cleared and refilled on redraw: the <img> may be briefly gone)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        img = container.locator(img_selector)
+        src = img.first.get_attribute("src", timeout=1000) if img.count() else ""
+        if src and src != old_src:
+            return src
+        time.sleep(0.2)
+    raise AssertionError(f"{img_selector!r} did not change within {timeout_s}s")
