@@ -111,3 +111,29 @@ def check_fewest_ddim_steps(answer_steps: int, table, tolerance_db: float = 0.5)
                         f"{tolerance_db} dB here." if truth is not None else
                     f"No DDIM setting came within {tolerance_db} dB: DDPM's full chain was needed.",
                     "Read the PSNR column: which is the smallest step count close enough to the best row?")
+
+
+def check_attention_growth(answer_factor: float, table) -> bool:
+    """Chapter 04, exercise 1: how many times more attention memory the smallest patch size
+    in the cost table (columns patch, tokens, "attention MB") needs than the largest."""
+    rows = table.sort_values("patch")
+    truth = float(rows["attention MB"].iloc[0] / rows["attention MB"].iloc[-1])
+    ok = abs(float(answer_factor) - truth) <= 0.05 * truth
+    token_ratio = rows["tokens"].iloc[0] / rows["tokens"].iloc[-1]
+    return _verdict(ok, f"{truth:.0f}x: {token_ratio:.0f}x the tokens, and attention stores tokens x tokens "
+                        "numbers per head.",
+                    "Count the tokens for each patch size ((bottleneck / patch)^2), then remember that every token "
+                    "attends to every token.")
+
+
+def check_best_single_input(answer: str, table, target: str) -> bool:
+    """Chapter 04, exercise 2: from the imputation table (columns target, inputs, n_inputs,
+    psnr), the one input sequence that synthesises ``target`` best."""
+    single = table[(table["target"] == target) & (table["n_inputs"] == 1)]
+    if single.empty:
+        raise ValueError(f"The table has no single-input rows for target {target!r}; targets: {sorted(set(table.target))}.")
+    best = single.sort_values("psnr", ascending=False).iloc[0]
+    ok = str(answer).strip().lower() == best["inputs"]
+    return _verdict(ok, f"{best['inputs']} ({best['psnr']:.1f} dB): the contrast that shares most of {target}'s "
+                        "physics.",
+                    f"Filter the table to target {target!r} with one input and sort by PSNR.")

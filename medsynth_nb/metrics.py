@@ -113,6 +113,44 @@ def evaluate_model(predict, data: SliceSet, task: str | Task, *, device="cpu", a
     return evaluate(predict_set(predict, data, task, device=device), data, task, against=against)
 
 
+def paired_comparison(a: pd.DataFrame, b: pd.DataFrame, columns=("psnr", "ssim", "mae")) -> pd.DataFrame:
+    """Two models' per-subject tables (from ``evaluate``) compared subject by subject: mean
+    difference a - b and the Wilcoxon signed-rank p-value (subjects are the samples; a test
+    over slices would count one patient many times)."""
+    from scipy.stats import wilcoxon
+
+    shared = a.index.intersection(b.index)
+    if len(shared) < 2:
+        raise ValueError(f"Need the same subjects in both tables to pair them; they share {len(shared)}.")
+    rows = {}
+    for col in columns:
+        diff = a.loc[shared, col] - b.loc[shared, col]
+        p = wilcoxon(diff).pvalue if (diff != 0).any() else 1.0
+        rows[col] = {"mean a - b": diff.mean(), "a better on": int(((diff > 0) if col != "mae" else (diff < 0)).sum()),
+                     "subjects": len(shared), "wilcoxon p": p}
+    return pd.DataFrame(rows).T
+
+
+def evaluate_imputation(model, data: SliceSet, *, device="cpu") -> pd.DataFrame:
+    """A unified (any-to-any) model scored on every source subset -> target among its
+    modalities: the missing-sequence imputation table, one row per configuration (means
+    over subjects)."""
+    from itertools import combinations
+
+    rows = []
+    for target in model.modalities:
+        others = [m for m in model.modalities if m != target]
+        for k in range(1, len(others) + 1):
+            for subset in combinations(others, k):
+                def predict(source, subset=subset, target=target):
+                    return model.synthesise({m: source[:, i:i + 1] for i, m in enumerate(subset)}, target)
+
+                task = f"{','.join(subset)}:{target}"
+                scores = evaluate_model(predict, data, task, device=device).mean()
+                rows.append({"target": target, "inputs": " + ".join(subset), "n_inputs": k, **scores.to_dict()})
+    return pd.DataFrame(rows)
+
+
 def summarize(per_subject: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """{method: per-subject frame} -> one row per method: mean and sd over subjects."""
     rows = {}

@@ -416,3 +416,21 @@ def attention_snapshots(snapshots: dict, image, token_grid: tuple[int, int], pat
     fig.suptitle("Attention rollout of the outlined patch during training", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def token_cost_plot(table: pd.DataFrame):
+    """Step time and attention memory against the token count (from ``engine.cost.token_cost``);
+    memory on log-log axes, where a slope of 2 is quadratic growth."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for ax, column in zip(axes, ["ms per step", "attention MB"]):
+        ax.plot(table["tokens"], table[column], "o-")
+        ax.set_xscale("log")
+        for _, row in table.iterrows():
+            ax.annotate(f"patch {int(row['patch'])}", (row["tokens"], row[column]), fontsize=8)
+        ax.set_xlabel("tokens per slice")
+        ax.set_ylabel(column)
+    axes[1].set_yscale("log")
+    axes[0].set_title("generator step (forward + backward)")
+    axes[1].set_title("attention matrices alone")
+    fig.tight_layout()
+    return fig

@@ -142,3 +142,13 @@ def test_check_fewest_ddim_steps_reads_the_sampling_table():
     assert check_fewest_ddim_steps(25, table) is True
     assert check_fewest_ddim_steps(50, table) is False
     assert check_fewest_ddim_steps(None, table.assign(psnr=[25.0, 20.0, 20.0, 20.0])) is True
+
+
+def test_best_single_input_for_imputation():
+    table = pd.DataFrame({"target": ["flair", "flair", "flair", "flair", "t2"],
+                          "inputs": ["t1", "t2", "pd", "t1 + t2", "pd"],
+                          "n_inputs": [1, 1, 1, 2, 1], "psnr": [15.0, 19.0, 17.0, 25.0, 30.0]})
+    assert exercises.check_best_single_input("T2", table, "flair")  # the two-input row and other targets don't count
+    assert not exercises.check_best_single_input("pd", table, "flair")
+    with pytest.raises(ValueError, match="no single-input rows"):
+        exercises.check_best_single_input("t1", table, "ct")

@@ -179,3 +179,30 @@ def test_worst_slices(tiny_data):
     pred = s.images["t2"].copy()
     pred[1][s.tissue[1] > 0] += 0.5
     assert metrics.worst_slices(pred, s, "t1:t2", n=1).tolist() == [1]
+
+
+def test_paired_comparison_over_subjects():
+    subjects = [f"s{i}" for i in range(6)]
+    b = pd.DataFrame({"psnr": [18.0, 19, 20, 21, 22, 23], "mae": [0.2] * 6}, index=subjects)
+    a = b.assign(psnr=b["psnr"] + [1.0, 2, 1, 3, 1, 2], mae=b["mae"] - 0.05)
+    table = metrics.paired_comparison(a, b, columns=("psnr", "mae"))
+    assert table.loc["psnr", "mean a - b"] == pytest.approx(10 / 6)
+    assert table.loc["psnr", "a better on"] == 6 and table.loc["mae", "a better on"] == 6  # lower MAE is better
+    assert table.loc["psnr", "wilcoxon p"] == pytest.approx(2 / 2**6)  # exact two-sided, all six agree
+    same = metrics.paired_comparison(b, b, columns=("psnr",))
+    assert same.loc["psnr", "wilcoxon p"] == 1.0 and same.loc["psnr", "a better on"] == 0
+    with pytest.raises(ValueError, match="same subjects"):
+        metrics.paired_comparison(a, b.rename(index=lambda s: s + "x"))
+
+
+def test_imputation_table_scores_every_subset_and_target(tiny_data):
+    from medsynth_nb.models import build_model
+    from medsynth_nb.profiles import get_profile
+
+    model = build_model("resvit", "t1,t2,pd:flair", get_profile("smoke"), unified=True, image_size=32)
+    table = metrics.evaluate_imputation(model, tiny_data.test)
+    assert len(table) == 4 * 7  # 4 targets, each from the 7 non-empty subsets of the other 3
+    assert sorted(table["n_inputs"].unique()) == [1, 2, 3]
+    assert set(table["target"]) == {"t1", "t2", "pd", "flair"}
+    assert all(row.target not in row.inputs.split(" + ") for row in table.itertuples())
+    assert table[["psnr", "ssim", "mae"]].notna().all().all()

@@ -423,15 +423,8 @@ def move_slider(viewer, key: str = "ArrowRight", presses: int = 3) -> None:
 
 
 def wait_for_src_change(viewer, old_src: str, timeout_s: float = 30) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        img = viewer.locator(IMAGE)
-        # The Output is cleared and refilled: the <img> may briefly be missing.
-        src = img.first.get_attribute("src", timeout=1000) if img.count() else ""
-        if src and src != old_src:
-            return src
-        time.sleep(0.2)
-    raise AssertionError(f"slice image did not change within {timeout_s}s after moving the slider")
+    """The slice viewer's new picture after a slider move."""
+    return wait_for_img_change(viewer, IMAGE, old_src, timeout_s)
 
 
 def check_slice_viewer_redraws(page, out_dir: Path, timeout_s: float = 60) -> tuple[Path, Path]:
