@@ -3,6 +3,7 @@
   medsynth phantom --seed 0 --n-subjects 4 --out phantom/         # NIfTI files + JSON
   medsynth train unet --task t1:ct --profile cpu --out runs/t1ct  # checkpoint + metrics.json
   medsynth train diffusion --task t1:t2 --out runs/diff          # a conditional diffusion model
+  medsynth train resvit --task t1,t2,pd:flair --unified --out runs/any  # any subset -> any missing sequence
   medsynth sample runs/diff --n-samples 8 --out samples/          # samples, mean and uncertainty as NIfTI
   medsynth profiles                                               # what each profile sets
 """
@@ -39,7 +40,7 @@ def _phantom(args) -> int:
 def _train(args) -> int:
     from .data.datasets import load_dataset, parse_task
     from .engine import TrainConfig, train
-    from .metrics import evaluate_model, summarize
+    from .metrics import evaluate_imputation, evaluate_model, summarize
     from .models import IntensityLookup, build_model
     from .profiles import get_profile, seed_everything
 
@@ -48,7 +49,9 @@ def _train(args) -> int:
     print(profile.describe(args.seed), f"task={task}", sep="  ")
     seed_everything(args.seed)
     data = load_dataset("phantom", profile=profile, seed=args.seed)
-    model = build_model(args.model, task, profile)
+    if args.unified and args.model != "resvit":
+        raise ValueError(f"--unified is the any-to-any ResViT; it does not apply to {args.model}.")
+    model = build_model(args.model, task, profile, **({"unified": True} if args.unified else {}))
     training_data = data.unpaired(args.seed) if getattr(model, "unpaired", False) else data
     overrides = {k: v for k, v in {"steps": args.steps, "seconds": args.seconds}.items() if v is not None}
     config = TrainConfig.from_profile(profile, seed=args.seed, **overrides)
@@ -61,6 +64,10 @@ def _train(args) -> int:
             "lookup_baseline": evaluate_model(baseline.predict, data.test, task, against=against),
         })
         report[f"test_vs_{against}"] = {method: {k: float(v) for k, v in row.items()} for method, row in table.iterrows()}
+    if args.unified:  # every subset of the modalities -> every other one, as chapter 04's table
+        imputation = evaluate_imputation(model, data.test, device=config.device)
+        report["imputation"] = imputation[["inputs", "target", "psnr", "ssim", "mae"]].to_dict(orient="records")
+        print(imputation.pivot_table(index="inputs", columns="target", values="psnr").round(2).to_string())
     result = {"model": args.model, "task": str(task), "profile": profile.name, "seed": args.seed,
               "steps": history.step, "elapsed_s": round(history.elapsed_s, 1), "stopped_by": history.stopped_by,
               "test_subjects": data.test.subjects, "dataset": training_data.info, **report}
@@ -78,9 +85,8 @@ def _sample(args) -> int:
     import torch
 
     from .data.datasets import load_dataset, parse_task
-    from .data.phantom import FOV_MM
     from .engine import load_trained
-    from .io import save_nifti
+    from .io import save_slices
     from .metrics import uncertainty_vs_error
     from .profiles import get_profile
 
@@ -106,27 +112,20 @@ def _sample(args) -> int:
     head = slices.tissue > 0
     spearman = uncertainty_vs_error(std, np.abs(mean - truth), head)
 
-    def to_volume(images):  # display slices [z, -y, x] -> [x, y, z], as the phantom writes them
-        return np.ascontiguousarray(np.transpose(images, (2, 1, 0))[:, ::-1])
-
-    pixel = FOV_MM / profile.image_size
-    affine = np.diag([pixel, pixel, 5.0, 1.0])
     provenance = {"run": str(args.run), "model": model.config, "task": str(task), "subject": subject,
                   "sampler": args.sampler, "steps": args.steps or model.config["sample_steps"],
                   "seeds": list(range(args.seed, args.seed + args.n_samples)),
                   "normalisation": data.info["normalisation"],
-                  "affine": "pixel spacing only; the slab's position in the head is not recorded",
                   "spearman_std_vs_abs_error_in_head": spearman}
     stem = f"{subject}_{task.target}"
-    written = [save_nifti(args.out / f"{stem}_sample-mean.nii.gz", to_volume(mean), affine,
-                          provenance={**provenance, "image": "mean of the samples"}, overwrite=args.overwrite),
-               save_nifti(args.out / f"{stem}_sample-std.nii.gz", to_volume(std), affine,
-                          provenance={**provenance, "image": "per-pixel standard deviation (uncertainty)"},
-                          overwrite=args.overwrite),
-               save_nifti(args.out / f"{stem}_samples.nii.gz",
-                          np.stack([to_volume(s) for s in samples], axis=-1), affine,
-                          provenance={**provenance, "image": "every sample, along the 4th axis"},
-                          overwrite=args.overwrite)]
+    written = [save_slices(args.out / f"{stem}_sample-mean.nii.gz", mean,
+                           provenance={**provenance, "image": "mean of the samples"}, overwrite=args.overwrite),
+               save_slices(args.out / f"{stem}_sample-std.nii.gz", std,
+                           provenance={**provenance, "image": "per-pixel standard deviation (uncertainty)"},
+                           overwrite=args.overwrite),
+               save_slices(args.out / f"{stem}_samples.nii.gz", samples,
+                           provenance={**provenance, "image": "every sample, along the 4th axis"},
+                           overwrite=args.overwrite)]
     print(f"Rank correlation of uncertainty (std) with the error of the mean, in the head: {spearman:.3f}")
     print("Wrote " + ", ".join(str(p) for p in written))
     return 0
@@ -172,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", required=True, type=Path)
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tr.add_argument("--unified", action="store_true",
+                    help="resvit only: one any-to-any model over the task's modalities (missing-sequence imputation)")
     tr.set_defaults(func=_train)
 
     sa = sub.add_parser("sample", help="draw samples of a trained diffusion model for a test subject")

@@ -81,6 +81,26 @@ def save_nifti(path: str | Path, array: np.ndarray, affine: np.ndarray, *, prove
     return path
 
 
+def save_slices(path: str | Path, images: np.ndarray, *, slice_gap_mm: float = 5.0, provenance: dict | None = None,
+                overwrite: bool = False) -> Path:
+    """Write a chapter's slices (N x H x W in display orientation, as the datasets hold them;
+    or K x N x H x W, K along the 4th axis, e.g. samples) as a synthetic NIfTI volume in the
+    phantom's [x, y, z] orientation. The affine holds the pixel spacing only (the slab's
+    position in the head is not kept), which the provenance says."""
+    from .data.phantom import FOV_MM
+
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim not in (3, 4):
+        raise ValueError(f"save_slices takes N x H x W or K x N x H x W images; got shape {images.shape}.")
+    # display slices [z, -y, x] -> [x, y, z], as the phantom writes its volumes
+    to_volume = lambda a: np.ascontiguousarray(np.transpose(a, (2, 1, 0))[:, ::-1])  # noqa: E731
+    volume = to_volume(images) if images.ndim == 3 else np.stack([to_volume(a) for a in images], axis=-1)
+    pixel = FOV_MM / images.shape[-1]
+    provenance = {"affine": "pixel spacing only; the slab's position in the head is not recorded", **(provenance or {})}
+    return save_nifti(path, volume, np.diag([pixel, pixel, slice_gap_mm, 1.0]), provenance=provenance,
+                      overwrite=overwrite)
+
+
 def load_nifti(path: str | Path, canonical: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Image data (float32) and affine, reoriented to RAS+ (closest canonical) by default.
 

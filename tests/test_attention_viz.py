@@ -161,7 +161,7 @@ def test_explorer_starts_at_the_centre_and_a_click_or_select_moves_the_query(res
     source = torch.rand(1, 1, 48, 48, generator=torch.Generator().manual_seed(0))
     explorer = widgets.AttentionExplorer(resvit, source)
     assert explorer.query == 2 * GRID[1] + 2 and len(drawn) == 1 and drawn[0][0] is explorer.figure
-    assert len(explorer.patches) == TOKENS
+    assert len(explorer.patches.buttons) == TOKENS
     assert set(drawn[0][1]) == {"layer 1, mean of 4 heads", "layer 2, mean of 4 heads", "layer 3, mean of 4 heads",
                                 "layer 4, mean of 4 heads", "rollout through\nall 4 layers"}
     # Redraws re-plot the attention computed once: the model is not run again.
@@ -169,9 +169,9 @@ def test_explorer_starts_at_the_centre_and_a_click_or_select_moves_the_query(res
     explorer.select(0, 3)
     assert explorer.query == 3 and len(drawn) == 2
     assert any(not np.array_equal(drawn[0][1][t], drawn[1][1][t]) for t in drawn[0][1]), "picture unchanged"
-    assert "medsynth-attention-selected" in explorer.patches[3]._dom_classes
-    assert "medsynth-attention-selected" not in explorer.patches[10]._dom_classes
-    explorer.patches[TOKENS - 1].click()  # what the browser's click does
+    assert "medsynth-attention-selected" in explorer.patches.buttons[3]._dom_classes
+    assert "medsynth-attention-selected" not in explorer.patches.buttons[10]._dom_classes
+    explorer.patches.buttons[TOKENS - 1].click()  # what the browser's click does
     assert explorer.query == TOKENS - 1 and len(drawn) == 3
     explorer.head.value = "every"
     assert len(drawn) == 4 and len(drawn[-1][1]) == 4 * 4 + 1
@@ -180,6 +180,6 @@ def test_explorer_starts_at_the_centre_and_a_click_or_select_moves_the_query(res
 def test_explorer_rejects_a_patch_outside_the_grid_and_keeps_its_query(resvit, drawn):
     explorer = widgets.AttentionExplorer(resvit, np.random.default_rng(0).random((48, 48)), query=(1, 1))
     assert explorer.query == GRID[1] + 1
-    with pytest.raises(ValueError, match="outside the 4 x 4 token grid"):
+    with pytest.raises(ValueError, match="outside the 4 x 4 grid"):
         explorer.select(4, 0)
     assert explorer.query == GRID[1] + 1 and len(drawn) == 1

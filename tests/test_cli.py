@@ -114,3 +114,18 @@ def test_module_entry_point_lists_profiles():
     for name in ("smoke", "cpu", "gpu"):
         assert f"profile={name}" in done.stdout
     assert "selected now: smoke" in done.stdout
+
+
+def test_train_unified_resvit_writes_the_imputation_table(tmp_path, capsys):
+    code = main(["train", "resvit", "--task", "t1,t2:flair", "--unified", "--profile", "smoke", "--steps", "2",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    rows = json.loads((tmp_path / "metrics.json").read_text())["imputation"]
+    # three modalities: each target from either single other or both -> 3 x 3 rows
+    assert len(rows) == 9 and {r["target"] for r in rows} == {"t1", "t2", "flair"}
+    assert all(math.isfinite(r["psnr"]) for r in rows)
+
+
+def test_unified_applies_only_to_resvit(tmp_path, capsys):
+    code = main(["train", "unet", "--task", "t1:t2", "--unified", "--profile", "smoke", "--out", str(tmp_path)])
+    assert code == 2 and "--unified" in capsys.readouterr().err

@@ -73,7 +73,8 @@ def test_mean_attention_distance_of_uniform_and_identity_attention():
 
 def test_sharing_counts_the_transformer_encoder_once():
     blocks = (0, 3, 6)
-    shared, unshared = _model(transformer_blocks=blocks), _model(transformer_blocks=blocks, share_transformer=False)
+    shared = _model(transformer_blocks=blocks, n_art_blocks=9)
+    unshared = _model(transformer_blocks=blocks, n_art_blocks=9, share_transformer=False)
     count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
     assert len(shared.generator.transformers) == 1 and len(unshared.generator.transformers) == 3
     assert count(unshared) - count(shared) == (len(blocks) - 1) * count(shared.generator.transformers[0])

@@ -219,6 +219,13 @@ class SynthesisData:
             raise ValueError(f"None of {list(subject_ids)[:3]} is a training subject; see data.train.subjects.")
         return SynthesisData(subset, self.val, self.test, {**self.info, "training_subjects": len(subset.subjects)})
 
+    def healthy_training(self) -> "SynthesisData":
+        """The same data with tumour slices removed from training and validation; the test
+        set keeps them. A model trained so has never seen a lesion: the test tumours are
+        out of distribution for it (chapter 05 asks whether its uncertainty notices)."""
+        return SynthesisData(self.train.tumor_free(), self.val.tumor_free(), self.test,
+                             {**self.info, "training": "tumour-free slices only"})
+
     def unpaired(self, seed: int = 0, source_subjects=None, target_subjects=None) -> "SynthesisData":
         """The same data with an unpaired training set: sources from half of the training
         subjects, targets from the other half (or from the two lists given, e.g. to make

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..data.datasets import parse_task
 from .cyclegan import CycleGAN
 from .diffusion import DiffusionSynthesiser
+from .heteroscedastic import HeteroscedasticUNet
 from .lookup import IntensityLookup
 from .pix2pix import Pix2Pix
 from .resvit import ResViT
@@ -19,6 +20,7 @@ MODELS = {
     "cyclegan": CycleGAN,
     "diffusion": DiffusionSynthesiser,
     "resvit": ResViT,
+    "heteroscedastic": HeteroscedasticUNet,
 }
 
 
@@ -44,4 +46,4 @@ def model_from_config(config: dict):
     return model
 
 
-__all__ = ["MODELS", "build_model", "model_from_config", "CycleGAN", "DiffusionSynthesiser", "IntensityLookup", "Pix2Pix", "ResViT", "UNetRegressor"]
+__all__ = ["MODELS", "build_model", "model_from_config", "CycleGAN", "DiffusionSynthesiser", "HeteroscedasticUNet", "IntensityLookup", "Pix2Pix", "ResViT", "UNetRegressor"]
