@@ -168,7 +168,7 @@ def check_randomisation_passers(answer, table, threshold: float = 0.5) -> bool:
     check (``explain.cascading_randomisation``): rank correlation with the trained model's
     map below ``threshold`` once every layer is randomised."""
     answer = {answer} if isinstance(answer, str) else set(answer)
-    final = table[table["stage"] == table["stage"].iloc[-1]].set_index("method")["rank_corr"]
+    final = table[table["stage"] == table["stage"].iloc[-1]].set_index("method")["rank_correlation"]
     truth = set(final[final < threshold].index)
     return _verdict(answer == truth, f"{sorted(truth) or 'none'}: their maps change when the model is destroyed, "
                                      "so they show the model, not just the image.",

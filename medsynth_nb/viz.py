@@ -609,14 +609,14 @@ def attribution_maps(maps: dict, image, region: tuple[int, int, int, int] | None
 
 def randomisation_plot(table: pd.DataFrame):
     """The cascading randomisation check (``explain.cascading_randomisation``'s table: columns
-    method, stage, rank_corr, in stage order): per method, how similar its map stays to the
+    method, stage, rank_correlation, in stage order): per method, how similar its map stays to the
     trained model's as layers are re-initialised from the output backwards. Flat near 1 =
     the map ignores the model."""
     stages = list(dict.fromkeys(table["stage"]))
     fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
     for method, rows in table.groupby("method", sort=False):
         rows = rows.set_index("stage").loc[stages]
-        ax.plot(range(len(stages)), rows["rank_corr"], "o-", label=method.replace("_", " "))
+        ax.plot(range(len(stages)), rows["rank_correlation"], "o-", label=method.replace("_", " "))
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
     ax.set_xticks(range(len(stages)), stages, rotation=20, ha="right", fontsize=8)
     ax.set_xlabel("layers re-initialised (from the output backwards)")
