@@ -132,7 +132,7 @@ def attribute(model: nn.Module, source: torch.Tensor, mask: torch.Tensor, method
         raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
     _check_inputs(source, mask)
     region = RegionOutput(model, mask.to(source.device))
-    x = source.detach()  # captum marks its input as requiring gradients; the caller's tensor stays as it is
+    x = source.detach().requires_grad_(True)  # a new leaf for captum; the caller's tensor stays as it is
     if method == "integrated_gradients":
         return IntegratedGradients(region).attribute(x, baselines=_baseline(x, baseline), n_steps=n_steps)
     if method == "saliency":
@@ -353,3 +353,42 @@ def _ssim(a: torch.Tensor, b: torch.Tensor) -> float:
         return (m / m.max().clamp_min(torch.finfo(m.dtype).tiny)).numpy()
     return float(np.mean([structural_similarity(unit(u), unit(v), data_range=1.0, channel_axis=0)
                           for u, v in zip(a, b)]))
+
+
+def _pool_to_tokens(values: torch.Tensor, token_grid: tuple[int, int]) -> torch.Tensor:
+    """An H x W map summed over each token's patch: a token-grid map (gh x gw)."""
+    gh, gw = token_grid
+    height, width = values.shape
+    return values.reshape(gh, height // gh, gw, width // gw).sum((1, 3))
+
+
+def attention_vs_attribution(model, source: torch.Tensor, mask: torch.Tensor, *,
+                             method: str = "integrated_gradients", **attribute_kwargs) -> dict:
+    """Where ResViT's attention says the region looks, against where the attribution says its
+    value comes from, on the transformer's token grid (one image, ``source`` 1 x C x H x W).
+
+    ``attention``: attention rollout (``models.receptive_field.attention_rollout``) of the
+    tokens under ``mask``, averaged with the mask's weight on each token, summing to 1;
+    ``attribution``: |attribution| of the region's mean (``attribute``) summed over the
+    sequences and over each token's patch, scaled to sum to 1; ``rank_correlation``:
+    Spearman between the two over tokens; ``top_token_agreement``: overlap of the quarter
+    of tokens each ranks highest (intersection over union). Attention is computed inside
+    the network and says what the tokens mixed; attribution follows the gradient from the
+    output back to the input pixels, through the CNN paths attention does not see - the two
+    need not agree, which is the point of comparing them."""
+    from .models.receptive_field import attention_rollout
+
+    if source.shape[0] != 1:
+        raise ValueError(f"Give one image (1 x C x H x W); got a batch of {source.shape[0]}.")
+    grid = model.token_grid
+    query = _pool_to_tokens(mask.float().cpu(), grid).flatten()
+    rollout = attention_rollout(model.attention_maps(source))[0].cpu()  # T x T, rows = queries
+    attention = (query / query.sum()) @ rollout
+    values = attribute(model, source, mask, method, **attribute_kwargs).detach().abs().sum((0, 1)).cpu()
+    attribution = _pool_to_tokens(values, grid).flatten()
+    attribution = attribution / attribution.sum().clamp_min(torch.finfo(attribution.dtype).tiny)
+    top = max(1, len(attention) // 4)
+    a, b = set(attention.argsort(descending=True)[:top].tolist()), set(attribution.argsort(descending=True)[:top].tolist())
+    return {"attention": attention.reshape(grid).numpy(), "attribution": attribution.reshape(grid).numpy(),
+            "rank_correlation": float(spearmanr(attention.numpy(), attribution.numpy()).statistic),
+            "top_token_agreement": len(a & b) / len(a | b)}

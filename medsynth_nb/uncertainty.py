@@ -19,11 +19,15 @@ method gives that split.
 
 Each method states its cost (forward passes per image, training runs) and, where one exists,
 the differentiable model whose attributions explain its output (``method.model``).
+
+``estimate_set`` runs a method over a set of slices; ``Shift`` and ``ood_auroc_table`` ask
+whether the uncertainty rises on inputs unlike the training data.
 """
 from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -246,3 +250,56 @@ def save_estimate(result: dict, out_dir, stem: str, *, provenance: dict | None =
     return [save_slices(Path(out_dir) / f"{stem}_{key}.nii.gz", result[key],
                         provenance={**(provenance or {}), "image": text}, overwrite=overwrite)
             for key, text in meaning.items() if key in result]
+
+
+def head_means(maps: np.ndarray, slices: SliceSet) -> np.ndarray:
+    """Per slice, the mean of ``maps`` (N x H x W, e.g. an ``estimate_set`` result's "std")
+    inside the head (tissue label > 0): one image-level uncertainty score per slice."""
+    head = slices.tissue > 0
+    if maps.shape != head.shape:
+        raise ValueError(f"maps {maps.shape} do not match the {len(slices)} slices of {head.shape[1:]} given.")
+    return (maps * head).reshape(len(head), -1).sum(1) / head.reshape(len(head), -1).sum(1)
+
+
+@dataclass(frozen=True)
+class Shift:
+    """An out-of-distribution test: ``slices`` read with ``task`` (whose sources must line up
+    with the methods' inputs: e.g. ``"t1@B,t2@B:flair"`` for another site), the source
+    altered by ``source_fn`` if given (an artefact from ``data.corruptions``)."""
+
+    name: str
+    slices: SliceSet
+    task: str | Task
+    source_fn: Callable | None = None
+
+
+def shift_scores(methods: dict[str, UncertaintyMethod], shifts: list[Shift], *, seed: int = 0,
+                 progress: bool = True) -> dict[str, dict[str, np.ndarray]]:
+    """Each method's image-level uncertainty (``head_means`` of its "std") on each shift's
+    slices: {method: {shift name: one score per slice}}, the input of ``ood_auroc_table``."""
+    names = [s.name for s in shifts]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Give every shift its own name; got {names}.")
+    return {label: {test.name: head_means(estimate_set(method, test.slices, test.task, source_fn=test.source_fn,
+                                                       seed=seed, progress=progress)["std"], test.slices)
+                    for test in shifts}
+            for label, method in methods.items()}
+
+
+def ood_auroc_table(scores: dict[str, dict[str, np.ndarray]], reference: str = "reference") -> pd.DataFrame:
+    """Does the uncertainty rise out of distribution? ``scores``: {method: {test name:
+    per-slice scores}} (``shift_scores``, or ``head_means`` of results already computed),
+    one test named ``reference`` (in distribution). For each method (rows) and other test
+    (columns): the AUROC of telling that test's slices from the reference ones by the
+    score. 1 = every shifted image more uncertain than every reference one; 0.5 = the
+    uncertainty does not notice; below 0.5 = it is *more* confident on unfamiliar input."""
+    from .uncertainty_eval import ood_auroc
+
+    missing = sorted(label for label, tests in scores.items() if reference not in tests)
+    if missing:
+        raise ValueError(f"Methods {missing} have no {reference!r} scores: add the in-distribution slices' scores "
+                         "under that name (or pass reference=the name you used).")
+    table = pd.DataFrame({label: {name: ood_auroc(tests[reference], values) for name, values in tests.items()
+                                  if name != reference} for label, tests in scores.items()}).T
+    table.index.name, table.columns.name = "method", "shift"
+    return table

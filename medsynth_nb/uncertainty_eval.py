@@ -209,18 +209,24 @@ def uncertainty_report(maps: dict, error, mask=None, *, ood: dict | None = None,
     """One row per uncertainty method: ``rank_corr`` (pixel-wise Spearman with the error,
     ``metrics.uncertainty_vs_error``), ``ause`` and ``aurg``; with ``ood`` ({method:
     (scores_in, scores_out)}) also ``ood_auroc``, with ``cost`` ({method: text}, e.g.
-    "10 forward passes") a ``cost`` column. Methods missing from ``ood`` get NaN there."""
+    "10 forward passes") a ``cost`` column. Methods missing from ``ood`` get NaN there.
+    ``error``: one error map for all methods, or {method: error} when each method makes its
+    own prediction (its uncertainty should predict *its* error)."""
     from .metrics import uncertainty_vs_error  # imported here: metrics pulls in torch and MONAI
 
     for name, given in (("ood", ood), ("cost", cost)):
         unknown = sorted(set(given or ()) - set(maps))
         if unknown:
             raise ValueError(f"{name} names methods {unknown} that are not in maps ({sorted(maps)}).")
-    error = _as_array(error)
+    if isinstance(error, dict):
+        missing = sorted(set(maps) - set(error))
+        if missing:
+            raise ValueError(f"error has no map for methods {missing}; give one per method in maps.")
     rows = {}
     for method, uncertainty in maps.items():
-        curve = sparsification(uncertainty, error, mask)  # checks the shapes first
-        rows[method] = {"rank_corr": uncertainty_vs_error(_as_array(uncertainty), error,
+        error_of = _as_array(error[method] if isinstance(error, dict) else error)
+        curve = sparsification(uncertainty, error_of, mask)  # checks the shapes first
+        rows[method] = {"rank_corr": uncertainty_vs_error(_as_array(uncertainty), error_of,
                                                           None if mask is None else _as_array(mask, bool)),
                         "ause": ause(curve), "aurg": aurg(curve)}
         if ood is not None:
@@ -228,3 +234,19 @@ def uncertainty_report(maps: dict, error, mask=None, *, ood: dict | None = None,
         if cost is not None:
             rows[method]["cost"] = cost.get(method, "")
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def region_ratio(values, region, mask) -> float:
+    """Mean of ``values`` over the pixels of ``region`` divided by its mean over the rest of
+    ``mask`` (N x H x W each): e.g. how much more uncertain a model is on tumour pixels than
+    on the rest of the head. 1 = no difference. Pixel-level, where an image-level mean
+    (``ood_auroc`` of ``head_means``) dilutes a small lesion in the whole head."""
+    (values,), keep = _same_shape(mask, values=values)
+    region = _as_array(region, bool)
+    if region.shape != values.shape:
+        raise ValueError(f"region {region.shape} must have the shape of values {values.shape}.")
+    inside, outside = keep & region, keep & ~region
+    if not inside.any() or not outside.any():
+        raise ValueError(f"The region holds {int(inside.sum())} of the {int(keep.sum())} pixels in the mask; "
+                         "it needs some inside and some outside (no tumour in these slices?).")
+    return float(values[inside].mean() / values[outside].mean())

@@ -624,3 +624,22 @@ def randomisation_plot(table: pd.DataFrame):
     ax.set_ylim(-0.2, 1.05)
     ax.legend(fontsize=8)
     return fig
+
+
+def attention_vs_attribution(result: dict, image, region: tuple[int, int, int, int]):
+    """``explain.attention_vs_attribution``'s two token maps over the ``image`` side by side,
+    the explained ``region`` (a box r0, r1, c0, c1) outlined, their agreement in the title."""
+    from matplotlib.patches import Rectangle
+
+    image = _image_2d(image)
+    grid = result["attention"].shape
+    patch_px = image.shape[0] // grid[0]
+    fig, axes = plt.subplots(1, 2, figsize=(6.0, 3.3), layout="constrained")
+    for ax, key, title in ((axes[0], "attention", "attention rollout\n(where the tokens looked)"),
+                           (axes[1], "attribution", "attribution, per token\n(what moved the output)")):
+        _attention_overlay(ax, image, _token_map(result[key], grid, patch_px, image.shape), title)
+        r0, r1, c0, c1 = region
+        ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, edgecolor=QUERY_COLOR, lw=1.5))
+    fig.suptitle(f"rank correlation {result['rank_correlation']:+.2f}; top-quarter tokens shared "
+                 f"{result['top_token_agreement']:.0%} (IoU)", fontsize=9)
+    return fig

@@ -152,3 +152,31 @@ def test_best_single_input_for_imputation():
     assert not exercises.check_best_single_input("pd", table, "flair")
     with pytest.raises(ValueError, match="no single-input rows"):
         exercises.check_best_single_input("t1", table, "ct")
+
+
+def test_lowest_ause_reads_the_uncertainty_report(capsys):
+    report = pd.DataFrame({"rank_corr": [0.1, 0.4, 0.3], "ause": [0.30, 0.12, 0.20]},
+                          index=["MC dropout", "deep ensemble", "diffusion samples"])
+    assert exercises.check_lowest_ause("deep ensemble", report) is True
+    assert exercises.check_lowest_ause("MC dropout", report) is False  # a higher rank correlation is not the question
+    assert exercises.check_lowest_ause("Deep ensemble", report) is False
+    assert "not a method in the table" in capsys.readouterr().out
+
+
+def test_hardest_shift_is_the_column_most_rows_detect_worst():
+    auroc = pd.DataFrame({"tumour": [0.40, 0.55, 0.52], "noise": [0.90, 0.45, 0.95], "motion": [0.70, 0.80, 0.60]},
+                         index=["a", "b", "c"])
+    assert exercises.check_hardest_shift("tumour", auroc) is True  # lowest in rows a and c
+    assert exercises.check_hardest_shift("noise", auroc) is False
+    assert exercises.check_hardest_shift("site B", auroc) is False
+
+
+def test_randomisation_passers_are_read_at_the_last_stage():
+    rows = [("saliency", "none", 1.0), ("integrated_gradients", "none", 1.0),
+            ("saliency", "top 3", 0.3), ("integrated_gradients", "top 3", 0.45),
+            ("saliency", "all", 0.2), ("integrated_gradients", "all", 0.6)]
+    table = pd.DataFrame(rows, columns=["method", "stage", "rank_correlation"])
+    assert exercises.check_randomisation_passers(["saliency"], table) is True
+    assert exercises.check_randomisation_passers("saliency", table) is True
+    assert exercises.check_randomisation_passers(["saliency", "integrated_gradients"], table) is False
+    assert exercises.check_randomisation_passers([], table) is False

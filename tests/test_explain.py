@@ -152,3 +152,22 @@ def test_resvit_attributions_with_its_default_gradcam_layer():
     for method in ("integrated_gradients", "layer_gradcam"):  # one source: Grad-CAM's shape is the source's too
         attribution = explain.attribute(model, source, mask, method, n_steps=8)
         assert attribution.shape == source.shape and torch.isfinite(attribution).all()
+
+
+def test_attention_vs_attribution_on_the_token_grid():
+    from medsynth_nb.models.receptive_field import attention_rollout
+
+    torch.manual_seed(0)
+    model = build_model("resvit", "t1:t2", get_profile("smoke"))
+    source = torch.rand(1, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+    px, (gh, gw) = model.patch_pixels, model.token_grid
+    mask = explain.region_mask((48, 48), box=(px, 2 * px, 2 * px, 3 * px))  # exactly token (1, 2)
+    result = explain.attention_vs_attribution(model, source, mask, n_steps=8)
+    assert result["attention"].shape == result["attribution"].shape == (gh, gw)
+    assert result["attention"].sum() == pytest.approx(1.0, abs=1e-5)
+    assert result["attribution"].sum() == pytest.approx(1.0, abs=1e-5)
+    rollout = attention_rollout(model.attention_maps(source))[0]
+    assert np.allclose(result["attention"].ravel(), rollout[1 * gw + 2].numpy(), atol=1e-6), "the query token's row"
+    assert -1 <= result["rank_correlation"] <= 1 and 0 <= result["top_token_agreement"] <= 1
+    with pytest.raises(ValueError, match="one image"):
+        explain.attention_vs_attribution(model, source.expand(2, -1, -1, -1), mask)

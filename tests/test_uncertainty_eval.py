@@ -205,3 +205,12 @@ def test_uncertainty_report_one_row_per_method(error):
         ue.uncertainty_report(maps, error, ood={"ensemble": ([0], [1])})
     with pytest.raises(ValueError, match="Shapes differ"):
         ue.uncertainty_report({"bad": error[:2]}, error)
+
+
+def test_region_ratio_by_hand():
+    values = np.array([[[4.0, 2.0], [1.0, 9.0]]])
+    region = np.array([[[True, False], [False, False]]])
+    mask = np.array([[[True, True], [True, False]]])
+    assert ue.region_ratio(values, region, mask) == pytest.approx(4.0 / 1.5)  # the 9 lies outside the mask
+    with pytest.raises(ValueError, match="some inside and some outside"):
+        ue.region_ratio(values, np.zeros_like(region), mask)

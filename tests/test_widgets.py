@@ -150,3 +150,69 @@ def test_task_picker_builds_the_task_string():
     with pytest.raises(ValueError, match="source"):
         picker.task
     assert "source" in picker.status.value
+
+
+@pytest.fixture
+def explain_panels(monkeypatch):
+    """The keyword arguments of every explain_panel the ExplainImage widget draws."""
+    panels = []
+    real = viz.explain_panel
+
+    def record(*args, **kwargs):
+        panels.append({"output": args[1], **kwargs})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(viz, "explain_panel", record)
+    return panels
+
+
+def _explain_widget(tiny_data, with_diffusion=False):
+    import torch
+
+    from medsynth_nb import uncertainty
+    from medsynth_nb.models import build_model
+    from medsynth_nb.profiles import get_profile
+
+    task, profile, methods = "t1,t2:flair", get_profile("smoke"), {}
+    for seed in (0, 1):  # untrained: the widget, not the model, is tested
+        torch.manual_seed(seed)
+        methods[f"U-Net {seed}"] = uncertainty.MCDropout(build_model("unet", task, profile, dropout=0.1), n_samples=2)
+    if with_diffusion:
+        diffusion = build_model("diffusion", task, profile, sample_steps=2)
+        methods["diffusion"] = uncertainty.DiffusionSpread(diffusion, n_samples=2)
+    images = widgets.images_from_slices(tiny_data.test, task, [0, 1])
+    return widgets.ExplainImage(methods, images, task, grid=4), images
+
+
+def test_explain_image_follows_the_clicked_region_and_the_model(tiny_data, drawn, explain_panels):
+    import numpy as np
+
+    explorer, _ = _explain_widget(tiny_data)
+    first = explain_panels[-1]
+    assert first["region"] == (16, 24, 16, 24), "the centre square of a 4 x 4 grid on 32 px starts selected"
+    assert set(first["captions"]) == {"inputs", "output", "uncertainty", "truth", "error", "attribution"}
+    assert "T1w" in first["captions"]["attribution"] and "%" in first["captions"]["attribution"]
+    explorer.select(0, 3)
+    moved = explain_panels[-1]
+    assert moved["region"] == (0, 8, 24, 32)
+    assert not np.allclose(moved["attribution"], first["attribution"]), "another region, another attribution"
+    assert np.array_equal(moved["output"], first["output"]), "the synthetic image does not depend on the click"
+    explorer.model.value = "U-Net 1"
+    switched = explain_panels[-1]
+    assert not np.allclose(switched["output"], first["output"]), "another model, another synthetic image"
+    assert "done in" in explorer.status.value
+
+
+def test_explain_image_says_why_diffusion_has_no_attribution_and_checks_added_images(tiny_data, drawn,
+                                                                                     explain_panels):
+    import torch
+
+    explorer, images = _explain_widget(tiny_data, with_diffusion=True)
+    explorer.model.value = "diffusion"
+    panel = explain_panels[-1]
+    assert panel["attribution"] is None and "Not available for diffusion" in panel["captions"]["attribution"]
+    source, _ = next(iter(images.values()))
+    explorer.add_image("loaded scan", source.clone(), truth=None)
+    assert explorer.image.value == "loaded scan" and "truth" not in explain_panels[-1]["captions"]
+    with pytest.raises(ValueError, match="one channel per source"):
+        explorer.add_image("wrong", torch.zeros(1, 1, 32, 32))
