@@ -9,7 +9,7 @@
   region, with plain-language captions (chapter 05).
 - ``view_3d``: itkwidgets' 3-D viewer when installed (it loads its viewer code from the
   internet, so it cannot work offline), else orthogonal slices.
-Only this module (and notebooks) import ipywidgets/IPython.
+Only this module, ``lesion_painter`` (chapter 06) and notebooks import ipywidgets/IPython.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Layering rule: only ``medsynth_nb.widgets`` (and notebooks) import ipywidgets/IPython,
+"""Layering rule: only ``medsynth_nb.widgets``, ``medsynth_nb.lesion_painter`` (and notebooks)
+import ipywidgets/IPython,
 so the CLI, the engine, the data and the figures work in plain Python (scripts, CI,
 servers without Jupyter). Checked in a fresh interpreter, where nothing else has
 imported those packages yet."""
@@ -21,6 +22,11 @@ HEADLESS_MODULES = [
     "medsynth_nb.io",
     "medsynth_nb.profiles",
     "medsynth_nb.exercises",
+    "medsynth_nb.explain",
+    "medsynth_nb.uncertainty",
+    "medsynth_nb.uncertainty_eval",
+    "medsynth_nb.data.corruptions",
+    "medsynth_nb.lesion_edit",
 ]
 
 PROBE = """

@@ -1,0 +1,54 @@
+"""Lesion painter speed on one core: the time from releasing the mouse to both new pictures
+(stroke + physics render of T1w, T1w + Gd, T2w, FLAIR + the label and contrast PNGs the
+widget shows) at 128 x 128, median over 20 strokes (target <= 1 s); and the preview
+redrawn on each mouse move while dragging.
+
+    python benchmarks/lesion_render.py
+"""
+import os
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = "1"  # one core, before numpy/torch load
+
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from medsynth_nb.data import phantom  # noqa: E402
+from medsynth_nb.lesion_painter import LesionPainter  # noqa: E402
+
+torch.set_num_threads(1)
+N_STROKES, SIZE = 20, 128
+
+subject = phantom.make_subject(0, *phantom.axial_grid(SIZE, 1), tumor=None)
+painter = LesionPainter(subject)
+rng = np.random.default_rng(0)
+inside = np.argwhere(painter.editor.brain_mask & np.roll(painter.editor.brain_mask, (12, 12), (0, 1))
+                     & np.roll(painter.editor.brain_mask, (-12, -12), (0, 1)))  # room for a 10 px drag
+z = painter.zoom
+
+
+def event(kind, point):
+    return {"type": kind, "button": 0, "dataX": round((point[1] + 0.5) * z), "dataY": round((point[0] + 0.5) * z)}
+
+
+strokes, renders, previews = [], [], []
+for i in range(N_STROKES):
+    painter.pen.value = int(rng.integers(1, 4))
+    start = inside[rng.integers(len(inside))]
+    path = start + np.cumsum(rng.integers(-1, 2, (8, 2)), 0)  # a short wiggly drag
+    painter.handle_event(event("mousedown", start))
+    for point in path:
+        began = time.perf_counter()
+        painter.handle_event(event("mousemove", point))
+        previews.append(time.perf_counter() - began)
+    began = time.perf_counter()
+    painter.handle_event(event("mouseup", path[-1]))
+    strokes.append(time.perf_counter() - began)
+    renders.append(painter.render_seconds)
+    assert "re-rendered" in painter.status.value, painter.status.value  # a refused stroke would not count
+
+print(f"{SIZE}x{SIZE}, {N_STROKES} strokes, 1 core: stroke to new pictures median {np.median(strokes) * 1000:.0f} ms "
+      f"(max {max(strokes) * 1000:.0f} ms; target <= 1000 ms), of it the physics render "
+      f"{np.median(renders) * 1000:.0f} ms; preview per mouse move median {np.median(previews) * 1000:.0f} ms")
