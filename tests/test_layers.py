@@ -22,7 +22,7 @@ HEADLESS_MODULES = [
     "medsynth_nb.io",
     "medsynth_nb.profiles",
     "medsynth_nb.exercises",
-    "medsynth_nb.explain",
+    # not medsynth_nb.explain: captum itself imports IPython (for its visualisation helpers)
     "medsynth_nb.uncertainty",
     "medsynth_nb.uncertainty_eval",
     "medsynth_nb.data.corruptions",
