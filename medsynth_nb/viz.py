@@ -531,15 +531,18 @@ def uncertainty_maps(estimates: dict[str, dict], truth: np.ndarray, index: int):
     return fig
 
 
-def aleatoric_epistemic(estimate: dict, index: int, name: str = ""):
-    """The two parts of one method's uncertainty on one slice, side by side with the total."""
-    parts = {k: estimate[k][index] for k in ("aleatoric", "epistemic", "std")}
+def aleatoric_epistemic(estimate: dict, index: int, name: str = "", mask=None):
+    """The two parts of one method's uncertainty on one slice, side by side with the total.
+    With ``mask`` (N x H x W, e.g. the head) only its pixels are shown and averaged: outside
+    the head a predicted scale was never trained against anything but air."""
+    keep = np.ones_like(estimate["std"][index], bool) if mask is None else np.asarray(mask[index], bool)
+    parts = {k: np.where(keep, estimate[k][index], 0.0) for k in ("aleatoric", "epistemic", "std")}
     fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.0), layout="constrained")
     titles = {"aleatoric": "aleatoric (in the data)", "epistemic": "epistemic (in the model)", "std": "total"}
-    vmax = float(np.percentile(parts["std"], 99.5)) or 1.0
+    vmax = float(np.percentile(parts["std"][keep], 99.5)) or 1.0
     for ax, (key, image) in zip(axes, parts.items()):
         im = ax.imshow(image, cmap="viridis", vmin=0, vmax=vmax)
-        ax.set_title(f"{titles[key]}\nmean {image.mean():.4f}", fontsize=9)
+        ax.set_title(f"{titles[key]}\nmean {image[keep].mean():.4f}", fontsize=9)
         ax.axis("off")
     fig.colorbar(im, ax=list(axes), shrink=0.8, label="std")
     if name:
