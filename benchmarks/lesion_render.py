@@ -30,7 +30,10 @@ z = painter.zoom
 
 
 def event(kind, point):
-    return {"type": kind, "button": 0, "dataX": round((point[1] + 0.5) * z), "dataY": round((point[0] + 0.5) * z)}
+    """An ipyevents mouse event over label pixel ``point``, the picture shown at its PNG size."""
+    shown = SIZE * z
+    return {"type": kind, "button": 0, "relativeX": round((point[1] + 0.5) * z),
+            "relativeY": round((point[0] + 0.5) * z), "boundingRectWidth": shown, "boundingRectHeight": shown}
 
 
 strokes, renders, previews = [], [], []

@@ -388,7 +388,7 @@ def attention_vs_attribution(model, source: torch.Tensor, mask: torch.Tensor, *,
     attribution = _pool_to_tokens(values, grid).flatten()
     attribution = attribution / attribution.sum().clamp_min(torch.finfo(attribution.dtype).tiny)
     top = max(1, len(attention) // 4)
-    a, b = set(attention.argsort(descending=True)[:top].tolist()), set(attribution.argsort(descending=True)[:top].tolist())
+    a, b = ({int(t) for t in v.argsort(descending=True)[:top]} for v in (attention, attribution))
     return {"attention": attention.reshape(grid).numpy(), "attribution": attribution.reshape(grid).numpy(),
             "rank_correlation": float(spearmanr(attention.numpy(), attribution.numpy()).statistic),
             "top_token_agreement": len(a & b) / len(a | b)}

@@ -20,15 +20,16 @@ method gives that split.
 Each method states its cost (forward passes per image, training runs) and, where one exists,
 the differentiable model whose attributions explain its output (``method.model``).
 
-``estimate_set`` runs a method over a set of slices; ``Shift`` and ``ood_auroc_table`` ask
-whether the uncertainty rises on inputs unlike the training data.
+``estimate_set`` runs a method over a set of slices and ``error_prediction`` scores the
+results against the truth; ``Shift``, ``shift_scores``, ``group_scores`` and
+``ood_auroc_table`` ask whether the uncertainty rises on inputs unlike the training data.
 """
 from __future__ import annotations
 
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -303,3 +304,53 @@ def ood_auroc_table(scores: dict[str, dict[str, np.ndarray]], reference: str = "
                                   if name != reference} for label, tests in scores.items()}).T
     table.index.name, table.columns.name = "method", "shift"
     return table
+
+
+def group_scores(estimates: dict[str, dict], slices: SliceSet, groups: dict[str, np.ndarray]) -> dict:
+    """Image-level scores (``head_means`` of "std") of results already computed on ``slices``,
+    split into ``groups`` ({name: boolean per slice}, e.g. with and without a tumour):
+    {method: {group: scores}}, to merge with ``shift_scores`` for ``ood_auroc_table``."""
+    per_slice = {name: head_means(e["std"], slices) for name, e in estimates.items()}
+    return {name: {group: scores[np.asarray(chosen, bool)] for group, chosen in groups.items()}
+            for name, scores in per_slice.items()}
+
+
+@dataclass
+class ErrorPrediction:
+    """``error_prediction``'s answer: ``report`` (one row per method), and per method the
+    ``coverage`` table (``uncertainty_eval.interval_coverage``) and the sparsification
+    ``curves`` (``uncertainty_eval.sparsification``) behind it, for the plots."""
+
+    report: pd.DataFrame
+    coverage: dict[str, pd.DataFrame] = field(default_factory=dict)
+    curves: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def error_prediction(estimates: dict[str, dict], slices: SliceSet, target: str) -> ErrorPrediction:
+    """Does each method's uncertainty predict *its own* error against the acquired ``target``
+    of ``slices``, inside the head? Per method: ``rank_corr``, ``ause``, ``aurg``
+    (``uncertainty_eval.uncertainty_report``); ``calibration error`` and the fraction of the
+    truth inside the 90 % interval (mean ± 1.645 std, read as Gaussian); ``subject rank corr``
+    (``subject_rank_correlation``); how many times more uncertain and more wrong it is on
+    tumour pixels than on the rest of the head (``region_ratio``); and the PSNR of its mean,
+    averaged over slices."""
+    from . import uncertainty_eval as ue
+    from .metrics import psnr
+
+    truth, head, tumour = slices.images[target], slices.tissue > 0, slices.tumor > 0
+    errors = {name: np.abs(e["mean"] - truth) for name, e in estimates.items()}
+    stds = {name: e["std"] for name, e in estimates.items()}
+    report = ue.uncertainty_report(stds, errors, head)
+    coverage = {name: ue.interval_coverage(e["mean"], e["std"], truth, distribution="gaussian", mask=head)
+                for name, e in estimates.items()}
+    for name in report.index:
+        report.loc[name, "calibration error"] = ue.calibration_error(coverage[name])
+        report.loc[name, "90 % interval holds"] = coverage[name].set_index("nominal").loc[0.9, "observed"]
+        report.loc[name, "subject rank corr"] = ue.subject_rank_correlation(
+            ue.per_subject(stds[name], errors[name], slices.subject_ids, head))
+        report.loc[name, "std tumour / rest"] = ue.region_ratio(stds[name], tumour, head)
+        report.loc[name, "error tumour / rest"] = ue.region_ratio(errors[name], tumour, head)
+        report.loc[name, "PSNR of the mean (dB)"] = float(
+            psnr(estimates[name]["mean"][:, None], truth[:, None], head[:, None]).mean())
+    return ErrorPrediction(report, coverage, {name: ue.sparsification(stds[name], errors[name], head)
+                                              for name in estimates})

@@ -257,12 +257,17 @@ def _token_map(row: np.ndarray, token_grid: tuple[int, int], patch_px: int, imag
     return np.kron(np.asarray(row, dtype=float).reshape(gh, gw), np.ones((patch_px, patch_px)))
 
 
-def _outline_patch(ax, query: int, token_grid: tuple[int, int], patch_px: int) -> None:
+def _outline_box(ax, box: tuple[int, int, int, int], lw: float = 1.5) -> None:
+    """Outline rows r0..r1-1 and columns c0..c1-1 of an image shown with imshow."""
     from matplotlib.patches import Rectangle
 
+    r0, r1, c0, c1 = box
+    ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, edgecolor=QUERY_COLOR, lw=lw))
+
+
+def _outline_patch(ax, query: int, token_grid: tuple[int, int], patch_px: int) -> None:
     r, c = divmod(int(query), token_grid[1])
-    ax.add_patch(Rectangle((c * patch_px - 0.5, r * patch_px - 0.5), patch_px, patch_px,
-                           fill=False, edgecolor=QUERY_COLOR, lw=1.5))
+    _outline_box(ax, (r * patch_px, (r + 1) * patch_px, c * patch_px, (c + 1) * patch_px))
 
 
 def _attention_overlay(ax, image: np.ndarray, values: np.ndarray, title: str) -> None:
@@ -447,8 +452,6 @@ def explain_panel(inputs: dict, output, uncertainty, *, truth=None, attribution=
     "inputs", "output", "truth", "error", "uncertainty", "attribution"."""
     import textwrap
 
-    from matplotlib.patches import Rectangle
-
     captions = captions or {}
     inputs = {m: _image_2d(v) for m, v in inputs.items()}
     output, uncertainty = _image_2d(output), _image_2d(uncertainty)
@@ -491,9 +494,8 @@ def explain_panel(inputs: dict, output, uncertainty, *, truth=None, attribution=
         axes[1, 2].text(0.5, 0.5, textwrap.fill(captions.get("attribution", "no attribution"), 30), ha="center",
                         va="center", fontsize=8, transform=axes[1, 2].transAxes)
     if region is not None:
-        r0, r1, c0, c1 = region
         for ax in (axes[0, len(inputs)], axes[1, 2]):
-            ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, edgecolor=QUERY_COLOR, lw=1.5))
+            _outline_box(ax, region)
     if shares is not None:
         ax = axes[1, 3]
         ax.axis("on")
@@ -587,8 +589,6 @@ def attribution_maps(maps: dict, image, region: tuple[int, int, int, int] | None
     """Attribution maps of one output region ({method: C x H x W or H x W}) over the input
     ``image``; |attribution| summed over input channels, each on its own scale (methods
     differ in units), the region outlined."""
-    from matplotlib.patches import Rectangle
-
     image = _image_2d(image)
     n = len(maps) + 1
     fig, axes = plt.subplots(1, n, figsize=(2.4 * n, 2.8), layout="constrained", squeeze=False)
@@ -602,8 +602,7 @@ def attribution_maps(maps: dict, image, region: tuple[int, int, int, int] | None
         ax.set_title(name.replace("_", " "), fontsize=9)
     for ax in axes:
         if region is not None:
-            r0, r1, c0, c1 = region
-            ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, edgecolor=QUERY_COLOR, lw=1.2))
+            _outline_box(ax, region, lw=1.2)
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=10)
@@ -632,8 +631,6 @@ def randomisation_plot(table: pd.DataFrame):
 def attention_vs_attribution(result: dict, image, region: tuple[int, int, int, int]):
     """``explain.attention_vs_attribution``'s two token maps over the ``image`` side by side,
     the explained ``region`` (a box r0, r1, c0, c1) outlined, their agreement in the title."""
-    from matplotlib.patches import Rectangle
-
     image = _image_2d(image)
     grid = result["attention"].shape
     patch_px = image.shape[0] // grid[0]
@@ -641,8 +638,7 @@ def attention_vs_attribution(result: dict, image, region: tuple[int, int, int, i
     for ax, key, title in ((axes[0], "attention", "attention rollout\n(where the tokens looked)"),
                            (axes[1], "attribution", "attribution, per token\n(what moved the output)")):
         _attention_overlay(ax, image, _token_map(result[key], grid, patch_px, image.shape), title)
-        r0, r1, c0, c1 = region
-        ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, edgecolor=QUERY_COLOR, lw=1.5))
+        _outline_box(ax, region)
     fig.suptitle(f"rank correlation {result['rank_correlation']:+.2f}; top-quarter tokens shared "
                  f"{result['top_token_agreement']:.0%} (IoU)", fontsize=9)
     return fig

@@ -176,3 +176,44 @@ def test_head_means_average_inside_the_head_only(tiny_data):
     assert np.allclose(uncertainty.head_means(maps, test), 2.0)
     with pytest.raises(ValueError, match="do not match"):
         uncertainty.head_means(maps[:1], test)
+
+
+def _toy_slices(n=6, size=8, seed=0):
+    """Slices of 3 subjects with a known truth, a head (all but the border) and a tumour square."""
+    from medsynth_nb.data.datasets import SliceSet
+
+    rng = np.random.default_rng(seed)
+    tissue = np.zeros((n, size, size), np.uint8)
+    tissue[:, 1:-1, 1:-1] = 3
+    tumor = np.zeros_like(tissue)
+    tumor[:, 2:4, 2:4] = 3
+    truth = rng.uniform(0.2, 0.8, (n, size, size)).astype(np.float32)
+    return SliceSet({"flair": truth}, {"flair": truth}, tissue, tumor, np.repeat(["s0", "s1", "s2"], n // 3))
+
+
+def test_error_prediction_scores_each_method_against_its_own_error():
+    from medsynth_nb import metrics
+
+    slices = _toy_slices()
+    truth, rng = slices.images["flair"], np.random.default_rng(1)
+    mean = truth + rng.normal(0, 0.1, truth.shape).astype(np.float32)
+    mean[slices.tumor > 0] += 0.3  # four times worse on the tumour
+    estimates = {"oracle": {"mean": mean, "std": np.abs(mean - truth)},
+                 "constant": {"mean": truth + 0.05, "std": np.full_like(truth, 0.05)}}
+    scored = uncertainty.error_prediction(estimates, slices, "flair")
+    report = scored.report
+    assert report.loc["oracle", "rank_corr"] == pytest.approx(1.0) and report.loc["oracle", "ause"] == pytest.approx(0)
+    assert report.loc["constant", "90 % interval holds"] == 1.0  # every error (0.05) is inside ± 1.645 x 0.05
+    assert report.loc["constant", "std tumour / rest"] == pytest.approx(1.0)
+    assert report.loc["oracle", "error tumour / rest"] > 3
+    head = slices.tissue > 0
+    expected = float(metrics.psnr(mean[:, None], truth[:, None], head[:, None]).mean())
+    assert report.loc["oracle", "PSNR of the mean (dB)"] == pytest.approx(expected)
+    assert set(scored.coverage) == set(scored.curves) == set(estimates)
+
+
+def test_group_scores_split_results_already_computed():
+    slices = _toy_slices()
+    std = np.where(slices.tissue > 0, np.arange(6)[:, None, None], 99.0)
+    groups = uncertainty.group_scores({"m": {"std": std}}, slices, {"low": np.arange(6) < 2, "high": np.arange(6) >= 2})
+    assert np.allclose(groups["m"]["low"], [0, 1]) and np.allclose(groups["m"]["high"], [2, 3, 4, 5])

@@ -497,6 +497,15 @@ viewer'''
     return Path(path)
 
 
+def open_widget_notebook(page, lab: LabServer, name: str, cell: str, selector: str, timeout_s: float = 180):
+    """Write the demo notebook plus ``cell`` (code that ends by showing a widget) as ``name``,
+    open it, run all cells, and return the locator of the widget matching ``selector``."""
+    write_demo_notebook(lab.root_dir / name, extra_cells=[cell])
+    open_notebook(page, lab, name)
+    run_all_cells(page, timeout_s=timeout_s)
+    return wait_for(page, selector, timeout_s=60)
+
+
 # --------------------------------------------------------------------------- any widget picture
 def wait_for_img_change(container, img_selector: str, old_src: str, timeout_s: float = 30) -> str:
     """The new src of the <img> matching img_selector inside container, once it differs from

@@ -1,8 +1,7 @@
 """Chapter 04's AttentionExplorer in a real browser: clicking a patch redraws the attention picture."""
 import pytest
 
-from harness import error_outputs, open_notebook, run_all_cells, screenshot, wait_for, wait_for_img_change, \
-    write_demo_notebook
+from harness import error_outputs, open_widget_notebook, screenshot, wait_for, wait_for_img_change
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -25,10 +24,7 @@ explorer'''
 
 
 def test_clicking_a_patch_redraws_the_attention_picture(jupyter_lab, lab_page, artifacts_dir):
-    write_demo_notebook(jupyter_lab.root_dir / "_attention_explorer.ipynb", extra_cells=[BUILD_EXPLORER])
-    open_notebook(lab_page, jupyter_lab, "_attention_explorer.ipynb")
-    run_all_cells(lab_page, timeout_s=180)
-    explorer = wait_for(lab_page, EXPLORER, timeout_s=60)
+    explorer = open_widget_notebook(lab_page, jupyter_lab, "_attention_explorer.ipynb", BUILD_EXPLORER, EXPLORER)
     before_src = wait_for(explorer, PICTURE).get_attribute("src") or ""
     assert before_src.startswith("data:image/png;base64,"), f"not a PNG: {before_src[:60]!r}"
     assert explorer.locator(f".medsynth-attention-patch-2-2{SELECTED}").count() == 1, "query starts at the centre"

@@ -2,8 +2,7 @@
 attribution, choosing another model redraws the synthetic image, and no cell raises."""
 import pytest
 
-from harness import error_outputs, open_notebook, run_all_cells, screenshot, wait_for, wait_for_img_change, \
-    write_demo_notebook
+from harness import error_outputs, open_widget_notebook, screenshot, wait_for, wait_for_img_change
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -30,10 +29,7 @@ explorer'''
 
 
 def test_clicking_a_square_and_switching_the_model_redraw_the_panels(jupyter_lab, lab_page, artifacts_dir):
-    write_demo_notebook(jupyter_lab.root_dir / "_explain_image.ipynb", extra_cells=[BUILD_WIDGET])
-    open_notebook(lab_page, jupyter_lab, "_explain_image.ipynb")
-    run_all_cells(lab_page, timeout_s=180)
-    widget = wait_for(lab_page, WIDGET, timeout_s=60)
+    widget = open_widget_notebook(lab_page, jupyter_lab, "_explain_image.ipynb", BUILD_WIDGET, WIDGET)
     first_src = wait_for(widget, PICTURE).get_attribute("src") or ""
     assert first_src.startswith("data:image/png;base64,"), f"not a PNG: {first_src[:60]!r}"
     assert widget.locator(f".medsynth-explain-patch-2-2{SELECTED}").count() == 1, "the centre square starts selected"

@@ -2,8 +2,7 @@
 paints tumour and re-renders the contrasts; the undo button brings both pictures back."""
 import pytest
 
-from harness import error_outputs, open_notebook, run_all_cells, screenshot, wait_for, wait_for_img_change, \
-    write_demo_notebook
+from harness import error_outputs, open_widget_notebook, screenshot, wait_for, wait_for_img_change
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -53,10 +52,7 @@ def wait_for_status(widget, text, timeout_s=30):
 
 
 def test_dragging_paints_and_undo_restores_both_pictures(jupyter_lab, lab_page, artifacts_dir):
-    write_demo_notebook(jupyter_lab.root_dir / "_lesion_painter.ipynb", extra_cells=[BUILD_PAINTER])
-    open_notebook(lab_page, jupyter_lab, "_lesion_painter.ipynb")
-    run_all_cells(lab_page, timeout_s=180)
-    painter = wait_for(lab_page, PAINTER, timeout_s=60)
+    painter = open_widget_notebook(lab_page, jupyter_lab, "_lesion_painter.ipynb", BUILD_PAINTER, PAINTER)
     wait_for_status(painter, "Ready")
     label_img = wait_for(painter, LABELS)
     label_img.scroll_into_view_if_needed()
