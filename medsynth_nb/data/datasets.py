@@ -243,11 +243,14 @@ class SynthesisData:
                 f"test {len(self.test.subjects)}/{len(self.test)}; {self.info.get('image_size')}px)")
 
 
+def display_slices(volume: np.ndarray) -> np.ndarray:
+    """A slab [x, y, z] as axial slices in display orientation: [z, rows = -y, cols = x]."""
+    return np.ascontiguousarray(np.transpose(volume[:, ::-1, :], (2, 1, 0)))
+
+
 def _stack_subject(subject: phantom.Subject) -> dict:
     """Subject slab -> per-slice arrays in display orientation (anterior up)."""
-    def slices(volume):  # [x, y, z] -> [z, rows = -y, cols = x]
-        return np.ascontiguousarray(np.transpose(volume[:, ::-1, :], (2, 1, 0)))
-
+    slices = display_slices
     head = subject.head_mask
     return {
         "images": {m: slices(normalize(v, m, head)) for m, v in subject.images.items()},
@@ -256,27 +259,42 @@ def _stack_subject(subject: phantom.Subject) -> dict:
     }
 
 
-def load_phantom(n_subjects: int = 40, image_size: int = 96, slices_per_subject: int = 8, *,
-                 seed: int = 0, tumor_prob: float = 0.5, site: str = "A",
-                 split: tuple[float, float, float] = (0.6, 0.2, 0.2), progress: bool = True) -> SynthesisData:
-    """Render ``n_subjects`` phantom subjects and split them by subject.
-
-    Each subject is a slab of ``slices_per_subject`` axial slices 5 mm apart around the
-    lateral ventricles; with probability ``tumor_prob`` it has a tumour in the slab.
-    """
-    if n_subjects < 3:
-        raise ValueError(f"n_subjects={n_subjects}: need at least 3 subjects for a train/val/test split.")
-    if abs(sum(split) - 1) > 1e-6 or min(split) < 0:
-        raise ValueError(f"split={split} must be three non-negative fractions summing to 1.")
-    rng = np.random.default_rng(seed)
+def phantom_slabs(n_subjects: int, image_size: int, slices_per_subject: int, rng: np.random.Generator, *,
+                  tumor_prob: float = 0.5, site: str = "A", progress: bool = True):
+    """Yield ``n_subjects`` phantom subjects, each a slab of ``slices_per_subject`` axial
+    slices 5 mm apart around the lateral ventricles, with a tumour in the slab with
+    probability ``tumor_prob``. All draws come from ``rng``, in a fixed order."""
     subject_seeds = rng.integers(0, 2**31, size=n_subjects)
-    parts = []
     for i in tqdm(range(n_subjects), desc="phantom subjects", disable=not progress, leave=False):
         z = float(rng.uniform(5.0, 35.0))
         shape, affine = phantom.axial_grid(image_size, slices_per_subject, 5.0, z)
         has_tumor = rng.random() < tumor_prob
-        subject = phantom.make_subject(int(subject_seeds[i]), shape, affine, site=site,
-                                       tumor="random" if has_tumor else None, subject_id=f"{site}-sub-{i:03d}")
+        yield phantom.make_subject(int(subject_seeds[i]), shape, affine, site=site,
+                                   tumor="random" if has_tumor else None, subject_id=f"{site}-sub-{i:03d}")
+
+
+def split_by_subject(n_subjects: int, split: tuple[float, float, float], rng: np.random.Generator):
+    """Subject indices of train, val and test (at least one subject each in val and test)."""
+    if n_subjects < 3:
+        raise ValueError(f"n_subjects={n_subjects}: need at least 3 subjects for a train/val/test split.")
+    if abs(sum(split) - 1) > 1e-6 or min(split) < 0:
+        raise ValueError(f"split={split} must be three non-negative fractions summing to 1.")
+    order = rng.permutation(n_subjects)
+    n_val = max(1, round(split[1] * n_subjects))
+    n_test = max(1, round(split[2] * n_subjects))
+    n_train = n_subjects - n_val - n_test
+    return order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]
+
+
+def load_phantom(n_subjects: int = 40, image_size: int = 96, slices_per_subject: int = 8, *,
+                 seed: int = 0, tumor_prob: float = 0.5, site: str = "A",
+                 split: tuple[float, float, float] = (0.6, 0.2, 0.2), progress: bool = True) -> SynthesisData:
+    """Render ``n_subjects`` phantom subjects (``phantom_slabs``) and split them by subject."""
+    split_by_subject(n_subjects, split, np.random.default_rng(0))  # check the arguments before rendering
+    rng = np.random.default_rng(seed)
+    parts = []
+    for subject in phantom_slabs(n_subjects, image_size, slices_per_subject, rng, tumor_prob=tumor_prob,
+                                 site=site, progress=progress):
         part = _stack_subject(subject)
         part["subject_ids"] = np.array([subject.subject_id] * slices_per_subject)
         parts.append(part)
@@ -288,15 +306,10 @@ def load_phantom(n_subjects: int = 40, image_size: int = 96, slices_per_subject:
                         {m: cat("clean", m) for m in physics.MODALITIES},
                         cat("tissue"), cat("tumor"), cat("subject_ids"))
 
-    order = rng.permutation(n_subjects)
-    n_val = max(1, round(split[1] * n_subjects))
-    n_test = max(1, round(split[2] * n_subjects))
-    n_train = n_subjects - n_val - n_test
     info = {"name": "phantom", "seed": seed, "site": site, "image_size": image_size,
             "n_subjects": n_subjects, "slices_per_subject": slices_per_subject, "tumor_prob": tumor_prob,
             "normalisation": f"MR/PET: / p{MR_PERCENTILE} in head, clip [0,1]; CT: {CT_WINDOW_HU} HU -> [0,1]"}
-    return SynthesisData(concat(order[:n_train]), concat(order[n_train:n_train + n_val]),
-                         concat(order[n_train + n_val:]), info)
+    return SynthesisData(*(concat(index) for index in split_by_subject(n_subjects, split, rng)), info)
 
 
 def load_dataset(name: str = "phantom", profile=None, **kwargs) -> SynthesisData:

@@ -7,7 +7,9 @@ stops at the first non-finite loss, and atomic checkpoints from which ``resume=T
 continues the *same* run: the data order and dropout draws come from generators whose
 states are saved, so N steps in one go and N/2 + N/2 with a resume give the same weights.
 The model is trained through the interface in ``models.base``; the loop never asks
-which model it is.
+which model it is. Models that are not image-to-image translations (chapter 06's lesion
+renderer and segmenter) train with ``task=None`` on data of their own kind and score
+validation with their own ``validation_scores(val_slices, device)``.
 """
 from __future__ import annotations
 
@@ -78,20 +80,24 @@ def _updater(optimizers: dict, scalers: dict) -> Callable[[torch.Tensor, str], N
 
 
 def validate(model, data: SynthesisData, task, max_slices: int, device: str) -> dict[str, float]:
-    """Mean over validation subjects of PSNR / SSIM / MAE (first ``max_slices`` slices)."""
+    """Mean over validation subjects of PSNR / SSIM / MAE (first ``max_slices`` slices), or
+    the model's own ``validation_scores``."""
     val = data.val.select(np.arange(min(len(data.val), max_slices)))
+    if hasattr(model, "validation_scores"):
+        return model.validation_scores(val, device)
     return evaluate_model(model.predict, val, task, device=device).mean().to_dict()
 
 
 def train(model, data: SynthesisData, task, config: TrainConfig, *, out_dir: str | Path | None = None,
           resume: bool = False, on_update: Callable[[History], None] | None = None,
           progress: bool = True) -> History:
-    """Train ``model`` on ``data`` for ``task`` (e.g. ``"t1:t2"``); see the module docstring.
+    """Train ``model`` on ``data`` for ``task`` (e.g. ``"t1:t2"``, or None, see the module
+    docstring).
 
     With ``out_dir`` a checkpoint is kept there. An existing checkpoint is never
     overwritten silently: pass ``resume=True`` to continue it, or choose another folder.
     """
-    task = parse_task(task)
+    task = parse_task(task) if task is not None else None
     device = torch.device(config.device)
     model.to(device)
     optimizers = model.make_optimizers()
@@ -99,7 +105,7 @@ def train(model, data: SynthesisData, task, config: TrainConfig, *, out_dir: str
     scalers = {name: torch.amp.GradScaler(device.type, enabled=use_amp) for name in optimizers}
     data_gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)  # weight-independent draws (dropout) start from the seed too
-    history = History(task=str(task))
+    history = History(task=str(task or ""))
     ckpt = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
 
     if ckpt is not None and ckpt.exists():
@@ -107,7 +113,7 @@ def train(model, data: SynthesisData, task, config: TrainConfig, *, out_dir: str
             raise FileExistsError(f"{ckpt} holds an earlier run (nothing was overwritten). Continue it with "
                                   "resume=True (CLI: --resume), or choose another output folder.")
         saved = checkpoints.read_checkpoint(ckpt)
-        if saved["config"].get("task") not in (None, str(task)):
+        if task is not None and saved["config"].get("task") not in (None, str(task)):
             raise ValueError(f"{ckpt} was trained for task {saved['config']['task']}, not {task}.")
         checkpoints.restore(saved, model, optimizers)
         history = History(**saved["state"]["history"])
@@ -128,7 +134,7 @@ def train(model, data: SynthesisData, task, config: TrainConfig, *, out_dir: str
 
     update = _updater(optimizers, scalers)
     checkpoint_every = config.checkpoint_every or config.eval_every
-    bar = tqdm(total=config.steps, initial=history.step, desc=f"train {model.config.get('model', '')} {task}",
+    bar = tqdm(total=config.steps, initial=history.step, desc=f"train {model.config.get('model', '')} {task or ''}",
                disable=not progress)
     start = time.perf_counter() - history.elapsed_s
     while True:

@@ -9,6 +9,7 @@ from ..data.datasets import parse_task
 from .cyclegan import CycleGAN
 from .diffusion import DiffusionSynthesiser
 from .heteroscedastic import HeteroscedasticUNet
+from .lesion_renderer import LesionRenderer
 from .lookup import IntensityLookup
 from .pix2pix import Pix2Pix
 from .resvit import ResViT
@@ -21,6 +22,7 @@ MODELS = {
     "diffusion": DiffusionSynthesiser,
     "resvit": ResViT,
     "heteroscedastic": HeteroscedasticUNet,
+    "lesion_renderer": LesionRenderer,
 }
 
 
@@ -32,9 +34,9 @@ def _check(name: str):
 
 def build_model(name: str, task, profile, **overrides):
     """A fresh model ``name`` for ``task``, sized by ``profile``."""
-    task = parse_task(task)
+    task = parse_task(task) if task is not None else None  # None: chapter 06's label-map models
     model = _check(name).for_task(task, profile, **overrides)
-    model.config.update({"model": name, "task": str(task)})
+    model.config.update({"model": name, "task": None if task is None else str(task)})
     return model
 
 
@@ -46,4 +48,4 @@ def model_from_config(config: dict):
     return model
 
 
-__all__ = ["MODELS", "build_model", "model_from_config", "CycleGAN", "DiffusionSynthesiser", "HeteroscedasticUNet", "IntensityLookup", "Pix2Pix", "ResViT", "UNetRegressor"]
+__all__ = ["MODELS", "build_model", "model_from_config", "CycleGAN", "DiffusionSynthesiser", "HeteroscedasticUNet", "IntensityLookup", "LesionRenderer", "Pix2Pix", "ResViT", "UNetRegressor"]

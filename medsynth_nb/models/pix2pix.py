@@ -39,15 +39,19 @@ def patch_discriminator(in_channels: int, channels: int = 32, layers: int = 3) -
 
 class Pix2Pix(Synthesiser):
     def __init__(self, in_channels: int = 1, channels=(16, 32, 64, 128), disc_channels: int = 32,
-                 lambda_l1: float = 100.0, lambda_adv: float = 1.0, lr: float = 1e-3):
+                 lambda_l1: float = 100.0, lambda_adv: float = 1.0, lr: float = 1e-3, out_channels: int = 1):
         super().__init__()
         self.config = {"in_channels": in_channels, "channels": list(channels), "disc_channels": disc_channels,
-                       "lambda_l1": lambda_l1, "lambda_adv": lambda_adv, "lr": lr}
-        self.generator = UNet(spatial_dims=2, in_channels=in_channels, out_channels=1, channels=channels,
-                              strides=(2,) * (len(channels) - 1), num_res_units=2)
+                       "lambda_l1": lambda_l1, "lambda_adv": lambda_adv, "lr": lr, "out_channels": out_channels}
+        self.generator = self.build_generator()
         # Conditional: the critic sees the source next to the (real or synthetic) target.
-        self.discriminator = patch_discriminator(in_channels + 1, disc_channels)
+        self.discriminator = patch_discriminator(in_channels + out_channels, disc_channels)
         self.adversarial = PatchAdversarialLoss(criterion="least_squares", no_activation_leastsq=True)
+
+    def build_generator(self) -> torch.nn.Module:
+        c = self.config
+        return UNet(spatial_dims=2, in_channels=c["in_channels"], out_channels=c["out_channels"],
+                    channels=c["channels"], strides=(2,) * (len(c["channels"]) - 1), num_res_units=2)
 
     @classmethod
     def for_task(cls, task, profile, **overrides):
@@ -67,8 +71,11 @@ class Pix2Pix(Synthesiser):
         """Patch logits of the discriminator for a (source, target) pair."""
         return self.discriminator(torch.cat([source, target], 1))[-1]
 
+    def reconstruction_loss(self, source, target, fake) -> torch.Tensor:
+        return F.l1_loss(fake, target)
+
     def generator_loss(self, source, target, fake) -> dict[str, torch.Tensor]:
-        l1 = F.l1_loss(fake, target)
+        l1 = self.reconstruction_loss(source, target, fake)
         losses = {"l1": l1, "g_total": self.config["lambda_l1"] * l1}
         if self.config["lambda_adv"] > 0:  # the L1-only ablation skips the critic entirely
             losses["g_adv"] = self.adversarial(self.critic(source, fake), target_is_real=True, for_discriminator=False)
