@@ -1,5 +1,5 @@
-"""Layering rule: only ``medsynth_nb.widgets``, ``medsynth_nb.lesion_painter`` (and notebooks)
-import ipywidgets/IPython,
+"""Layering rule: only ``medsynth_nb.widgets``, ``medsynth_nb.lesion_painter``,
+``medsynth_nb.lesion_view3d`` (and notebooks) import ipywidgets/IPython,
 so the CLI, the engine, the data and the figures work in plain Python (scripts, CI,
 servers without Jupyter). Checked in a fresh interpreter, where nothing else has
 imported those packages yet."""

@@ -10,6 +10,7 @@ from .cyclegan import CycleGAN
 from .diffusion import DiffusionSynthesiser
 from .heteroscedastic import HeteroscedasticUNet
 from .lesion_renderer import LesionRenderer
+from .lesion_segmenter import LesionSegmenter
 from .lookup import IntensityLookup
 from .pix2pix import Pix2Pix
 from .resvit import ResViT
@@ -23,6 +24,7 @@ MODELS = {
     "resvit": ResViT,
     "heteroscedastic": HeteroscedasticUNet,
     "lesion_renderer": LesionRenderer,
+    "lesion_segmenter": LesionSegmenter,
 }
 
 
@@ -48,4 +50,4 @@ def model_from_config(config: dict):
     return model
 
 
-__all__ = ["MODELS", "build_model", "model_from_config", "CycleGAN", "DiffusionSynthesiser", "HeteroscedasticUNet", "IntensityLookup", "LesionRenderer", "Pix2Pix", "ResViT", "UNetRegressor"]
+__all__ = ["MODELS", "build_model", "model_from_config", "CycleGAN", "DiffusionSynthesiser", "HeteroscedasticUNet", "IntensityLookup", "LesionRenderer", "LesionSegmenter", "Pix2Pix", "ResViT", "UNetRegressor"]

@@ -65,16 +65,19 @@ class SPADEBlock(nn.Module):
 
 class SPADEUNet(nn.Module):
     """A U-Net whose encoder sees the blanked images and whose decoder levels are each
-    normalised by SPADE from the label map (region + one-hot labels). Sized to about the
-    concat U-Net's parameter count (SPADE's hidden width 16, not the paper's 128)."""
+    normalised by SPADE from the label map (region + one-hot labels). Laid out like MONAI's
+    ``UNet`` (every encoder level but the last halves the resolution; full resolution only
+    in the last block, where the input is joined back in) and sized to about its parameter
+    count (SPADE's hidden width 16, not the paper's 128)."""
 
     def __init__(self, image_channels: int, label_channels: int, out_channels: int, channels=(16, 32, 64, 128)):
         super().__init__()
         channels = list(channels)
-        self.down = nn.ModuleList([nn.Sequential(_conv(image_channels, channels[0]), _conv(channels[0], channels[0]))]
-                                  + [nn.Sequential(_conv(a, b, stride=2), _conv(b, b))
-                                     for a, b in zip(channels[:-1], channels[1:])])
+        strides = [2] * (len(channels) - 1) + [1]
+        self.down = nn.ModuleList([nn.Sequential(_conv(a, b, stride), _conv(b, b))
+                                   for a, b, stride in zip([image_channels] + channels[:-1], channels, strides)])
         self.up = nn.ModuleList([SPADEBlock(b + a, a, label_channels) for a, b in zip(channels[:-1], channels[1:])])
+        self.last = SPADEBlock(channels[0] + image_channels, channels[0], label_channels)
         self.head = nn.Conv2d(channels[0], out_channels, 1)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -84,10 +87,10 @@ class SPADEUNet(nn.Module):
             x = block(x)
             skips.append(x)
         x = skips.pop()
-        for block in reversed(self.up):
-            skip = skips.pop()
+        for skip, block in zip(reversed(skips), reversed(self.up)):
             x = block(torch.cat([F.interpolate(x, size=skip.shape[-2:], mode="nearest"), skip], 1), labels)
-        return self.head(x)
+        x = F.interpolate(x, size=images.shape[-2:], mode="nearest")
+        return self.head(self.last(torch.cat([x, images], 1), labels))
 
 
 class LesionRenderer(Pix2Pix):

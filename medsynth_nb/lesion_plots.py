@@ -1,0 +1,60 @@
+"""Figures of chapter 06's measurements (``lesion_study``): controllability of a renderer
+and Dice against the number of real training subjects. Matplotlib only, like ``viz``;
+each function returns the Figure."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .lesion_study import ARMS, dice_vs_k_summary
+
+
+def controllability_plot(frames: dict[str, pd.DataFrame]):
+    """Requested against measured tumour area (left; on the dotted identity line = the
+    segmenter finds what was asked) and the centroid error against the requested area
+    (right), one colour per renderer ({name: ``lesion_study.controllability`` table})."""
+    if not frames:
+        raise ValueError("Pass at least one controllability table, e.g. {'physics': frame}.")
+    fig, (ax_volume, ax_centre) = plt.subplots(1, 2, figsize=(9.0, 4.0), layout="constrained")
+    largest = max(float(max(f["requested_mm2"].max(), f["measured_mm2"].max())) for f in frames.values())
+    ax_volume.plot([0, largest], [0, largest], color="grey", lw=0.8, ls=":", label="measured = requested")
+    for i, (name, frame) in enumerate(frames.items()):
+        color = f"C{i}"
+        ax_volume.scatter(frame["requested_mm2"], frame["measured_mm2"], s=14, color=color, alpha=0.7, label=name)
+        found = frame["centroid_error_mm"].notna()
+        missed = int((~found).sum())
+        ax_centre.scatter(frame.loc[found, "requested_mm2"], frame.loc[found, "centroid_error_mm"], s=14,
+                          color=color, alpha=0.7, label=name + (f" ({missed} not found)" if missed else ""))
+    ax_volume.set_xlabel("requested tumour area (mm²)")
+    ax_volume.set_ylabel("area found by the segmenter (mm²)")
+    ax_volume.legend(fontsize=8)
+    ax_centre.set_xlabel("requested tumour area (mm²)")
+    ax_centre.set_ylabel("centroid error (mm)")
+    ax_centre.set_ylim(bottom=0)
+    ax_centre.legend(fontsize=8)
+    return fig
+
+
+def dice_vs_k_plot(frame: pd.DataFrame):
+    """Mean whole-tumour test Dice against the number k of real training subjects, one line
+    per arm, with the 95 % t-interval over seeds as error bars (``lesion_study.dice_vs_k``
+    table)."""
+    summary = dice_vs_k_summary(frame)
+    fig, ax = plt.subplots(figsize=(5.5, 4.0), layout="constrained")
+    for i, arm in enumerate(a for a in ARMS if a in set(summary["arm"])):
+        rows = summary[summary["arm"] == arm]
+        # Arms side by side at each k, so their error bars do not hide each other.
+        x = rows["k"].to_numpy(float) * (1 + 0.03 * (i - 0.5))
+        errors = np.abs(rows[["ci_low", "ci_high"]].to_numpy(float) - rows[["mean"]].to_numpy(float)).T
+        ax.errorbar(x, rows["mean"], yerr=np.nan_to_num(errors), marker="o", capsize=3, color=f"C{i}",
+                    label=f"{arm} (n = {rows['n_seeds'].min()} seeds)")
+    ax.set_xscale("log", base=2)
+    ks = sorted(summary["k"].unique())
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.set_xlabel("real training subjects k")
+    ax.set_ylabel("whole-tumour Dice on the test subjects")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    return fig
