@@ -174,3 +174,45 @@ def check_randomisation_passers(answer, table, threshold: float = 0.5) -> bool:
                                      "so they show the model, not just the image.",
                     f"Look at the last stage (every layer randomised) and list the methods with rank correlation "
                     f"below {threshold}.")
+
+
+def check_area_factor(answer_factor: float, scale: float = 1.5, radius_px: float = 8.0) -> bool:
+    """Chapter 06, exercise 1: by what factor does a lesion's area change when the painter
+    scales it by ``scale``? Measured on a disc scaled by the course's ``LabelEditor``."""
+    from .lesion_edit import ENHANCING, LabelEditor
+
+    size = int(8 * radius_px)
+    editor = LabelEditor(np.zeros((size, size), np.uint8), np.ones((size, size), bool))
+    editor.brush(ENHANCING, [size / 2, size / 2], radius_px)
+    before = np.count_nonzero(editor.labels)
+    editor.scale(scale)
+    truth = np.count_nonzero(editor.labels) / before
+    ok = bool(abs(float(answer_factor) - truth) <= 0.1 * truth)
+    return _verdict(ok, f"Measured: {truth:.2f} (scale² = {scale ** 2:.2f}): area grows with the square of the "
+                        "scale, so the volume of a 3-D lesion would grow with its cube.",
+                    "Scaling stretches both directions of the slice by the same factor.")
+
+
+def check_worst_region(answer: str, table, renderer: str) -> bool:
+    """Chapter 06, exercise 2: the tumour sub-region where ``renderer`` departs most from
+    the physics truth (mean absolute error over the four contrasts; ``fidelity_table``)."""
+    rows = table[table["renderer"] == renderer]
+    if rows.empty:
+        raise ValueError(f"No rows for renderer {renderer!r}; the table has {sorted(set(table['renderer']))}.")
+    by_region = rows.groupby("region")["mae"].mean()
+    truth = str(by_region.idxmax())
+    spelled = {"oedema": "edema"}.get(str(answer).strip().lower(), str(answer).strip().lower())
+    return _verdict(spelled == truth, f"{truth}: mean error {by_region.max():.3f} against "
+                                      f"{', '.join(f'{k} {v:.3f}' for k, v in by_region.items() if k != truth)}.",
+                    "Group the fidelity table's rows of this renderer by region and average the MAE.")
+
+
+def check_more_controllable(answer: str, summaries: dict) -> bool:
+    """Chapter 06, exercise 3: of the renderers ({name: ``controllability_summary``}), which
+    gives lesions whose measured area is closest to the requested one (lowest median
+    absolute area error)?"""
+    errors = {name: float(s["median_abs_volume_error_pct"]) for name, s in summaries.items()}
+    truth = min(errors, key=errors.get)
+    return _verdict(str(answer).strip() == truth, f"{truth}: median area error {errors[truth]:.0f} % "
+                                                   f"({', '.join(f'{k} {v:.0f} %' for k, v in errors.items())}).",
+                    "Compare the median_abs_volume_error_pct of the summaries.")

@@ -14,7 +14,9 @@ difference to the healthy slice.
   where the subject does.
 - **Rendering** goes through one function, ``render_slice(subject, labels) -> {contrast:
   H x W}``: the phantom's physics here; a learned renderer with the same signature can
-  be passed as ``renderer=``. Each contrast is shown in a fixed window taken from the
+  be passed as ``renderer=`` (``on_canvas`` adapts chapter 06's ``LesionRenderer``).
+  With ``reference=`` (e.g. the physics on the same canvas) a third row shows where the
+  renderer departs from it. Each contrast is shown in a fixed window taken from the
   healthy slice, so a lesion changes only its own neighbourhood on screen.
 - **Mouse events** come from ``ipyevents`` on an ``ipywidgets.Image``. In JupyterLab and
   Notebook that works once the package is installed; on Colab custom widgets need
@@ -41,9 +43,9 @@ from scipy import ndimage
 
 from . import viz
 from .data import phantom
+from .data.lesion_pairs import CONTRASTS, EditCanvas
 from .lesion_edit import EDEMA, ENHANCING, NECROSIS, PRESETS, LabelEditor, save_edit
 
-CONTRASTS = ("t1", "t1ce", "t2", "flair")
 PENS = {"necrosis": NECROSIS, "oedema": EDEMA, "enhancing": ENHANCING, "eraser": 0}
 MOVE_STEP_PX = 2
 SCALE_STEP = 1.1
@@ -79,6 +81,23 @@ def render_slice(subject, labels) -> dict[str, np.ndarray]:
     return {m: viz.axial(edited.images[m], 0) for m in CONTRASTS}
 
 
+def on_canvas(render_fn):
+    """A canvas renderer ``(EditCanvas, labels) -> 4 x H x W`` (``LesionRenderer.render_on``,
+    ``EditCanvas.physics``) in the painter's signature ``(subject, labels) -> {contrast:
+    H x W}``; both then work in ``data.lesion_pairs``' normalisation, so they compare pixel
+    for pixel. The subject's canvas (its healthy slice) is made once."""
+    made: list = []  # [(subject, canvas)]: the subject is kept, so identity can't be reused
+
+    def render(subject, labels) -> dict[str, np.ndarray]:
+        canvas = next((c for s, c in made if s is subject), None)
+        if canvas is None:
+            canvas = EditCanvas.from_subject(subject)
+            made.append((subject, canvas))
+        return dict(zip(CONTRASTS, render_fn(canvas, labels)))
+
+    return render
+
+
 def display_affine(subject) -> np.ndarray:
     """Voxel -> mm affine of the slice in display orientation: pixel [r, c] is voxel
     [x = c, y = ny - 1 - r] of the subject's grid."""
@@ -106,7 +125,8 @@ class LesionPainter(W.VBox):
     ``subject``: a one-slice phantom subject (``phantom.make_subject(seed,
     *phantom.axial_grid(128, 1))``). ``labels``: the starting map (H x W, display
     orientation), by default the subject's own tumour. ``renderer``: ``render_slice`` or a
-    replacement with its signature. ``export_dir``: where "export" writes the edit.
+    replacement with its signature; ``reference``: another one to compare with (shown as
+    a third row, "this − reference"). ``export_dir``: where "export" writes the edit.
 
     ``painter.editor`` is the ``LabelEditor`` (its history is the edit's provenance);
     ``painter.images`` the current contrasts and ``painter.healthy`` those without tumour.
@@ -115,11 +135,11 @@ class LesionPainter(W.VBox):
     ``-status``, ``-undo`` ... mark the parts for browser tests.
     """
 
-    def __init__(self, subject, *, labels=None, renderer=render_slice, export_dir="lesion_edits",
+    def __init__(self, subject, *, labels=None, renderer=render_slice, reference=None, export_dir="lesion_edits",
                  display_px: int = 384):
         _check_one_slice(subject)
         _enable_colab_widgets()
-        self.subject, self.renderer, self.export_dir = subject, renderer, Path(export_dir)
+        self.subject, self.renderer, self.reference, self.export_dir = subject, renderer, reference, Path(export_dir)
         f = subject.fractions
         brain = viz.axial(f[1] + f[2] + f[3], 0) > 0.5  # intracranial, where the phantom's tumours grow
         start = viz.axial(subject.tumor, 0) if labels is None else labels
@@ -134,6 +154,7 @@ class LesionPainter(W.VBox):
         self._brain_edge = brain & ~ndimage.binary_erosion(brain)
         self._path: list[list[float]] | None = None  # label-pixel points of the drag in progress
         self.images: dict[str, np.ndarray] = {}
+        self.reference_images: dict[str, np.ndarray] = {}
 
         # A fixed size that does not shrink: then the map is never squeezed out of shape.
         self.label_image = W.Image(format="png", layout=W.Layout(width=f"{width * self.zoom}px",
@@ -320,7 +341,7 @@ class LesionPainter(W.VBox):
         changed = int(np.count_nonzero(before != self.editor.labels))
         seconds = self.redraw()
         self._say(f"{what}{': ' + detail if detail else ''} — {changed} pixel{'s' if changed != 1 else ''} changed; "
-                  f"re-rendered T1w, T1w + Gd, T2w and FLAIR in {seconds:.2f} s (physics {self.render_seconds:.2f} s).")
+                  f"re-rendered T1w, T1w + Gd, T2w and FLAIR in {seconds:.2f} s (renderer {self.render_seconds:.2f} s).")
 
     def _say(self, text: str, error: bool = False) -> None:
         self.status.value = f"<span style='color:#b00'>{text}</span>" if error else text
@@ -333,6 +354,8 @@ class LesionPainter(W.VBox):
         start = time.perf_counter()
         try:
             self.images = self.renderer(self.subject, self.editor.labels)
+            if self.reference is not None:
+                self.reference_images = self.reference(self.subject, self.editor.labels)
         except Exception as err:  # shown in the widget, then raised: a failed render is never silent
             self._say(f"Could not render the contrasts: {err}", error=True)
             raise
@@ -351,10 +374,12 @@ class LesionPainter(W.VBox):
         return rgb.round().astype(np.uint8)
 
     def _contrasts_png(self) -> bytes:
-        """The four contrasts (top) and their difference to the healthy slice (bottom)."""
-        fig = Figure(figsize=(8.0, 4.4), dpi=70)  # 560 px wide: fits beside the map in JupyterLab
-        axes = fig.subplots(2, len(CONTRASTS), gridspec_kw={"left": 0.01, "right": 0.86, "bottom": 0.01, "top": 0.94,
-                                                             "wspace": 0.04, "hspace": 0.12})
+        """The four contrasts (top), their difference to the healthy slice and, with a
+        reference renderer, their difference to its render (bottom)."""
+        rows = 3 if self.reference is not None else 2
+        fig = Figure(figsize=(8.0, 2.2 * rows), dpi=70)  # 560 px wide: fits beside the map in JupyterLab
+        axes = fig.subplots(rows, len(CONTRASTS), gridspec_kw={"left": 0.01, "right": 0.86, "bottom": 0.01,
+                                                                "top": 0.94, "wspace": 0.04, "hspace": 0.12})
         for column, m in enumerate(CONTRASTS):
             window = self.windows[m]
             axes[0, column].imshow(self.images[m], cmap="gray", vmin=0, vmax=window, interpolation="nearest")
@@ -363,9 +388,13 @@ class LesionPainter(W.VBox):
                                                  vmin=-DIFFERENCE_LIMIT, vmax=DIFFERENCE_LIMIT,
                                                  interpolation="nearest")
             axes[1, column].set_title("edited − healthy", fontsize=9)
+            if self.reference is not None:
+                axes[2, column].imshow((self.images[m] - self.reference_images[m]) / window, cmap="RdBu_r",
+                                       vmin=-DIFFERENCE_LIMIT, vmax=DIFFERENCE_LIMIT, interpolation="nearest")
+                axes[2, column].set_title("this − reference", fontsize=9)
         for ax in axes.flat:
             ax.axis("off")
-        fig.colorbar(difference, cax=fig.add_axes((0.875, 0.06, 0.015, 0.36)),
+        fig.colorbar(difference, cax=fig.add_axes((0.875, 0.06, 0.015, 0.9 * (rows - 1) / rows - 0.09)),
                      ticks=[-DIFFERENCE_LIMIT, 0, DIFFERENCE_LIMIT], label="of the window")
         buffer = io.BytesIO()
         FigureCanvasAgg(fig).print_png(buffer)

@@ -1,12 +1,14 @@
-"""Figures of chapter 06's measurements (``lesion_study``): controllability of a renderer
-and Dice against the number of real training subjects. Matplotlib only, like ``viz``;
-each function returns the Figure."""
+"""Figures of chapter 06: a training pair, learned renders against the physics truth,
+controllability of a renderer and Dice against the number of real training subjects
+(``lesion_study``). Matplotlib only, like ``viz``; each function returns the Figure."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from . import viz
+from .data.lesion_pairs import CONTRASTS, LesionSlices
 from .lesion_study import ARMS, dice_vs_k_summary
 
 
@@ -57,4 +59,58 @@ def dice_vs_k_plot(frame: pd.DataFrame):
     ax.set_ylabel("whole-tumour Dice on the test subjects")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
+    return fig
+
+
+def _labels_over(ax, image: np.ndarray, labels: np.ndarray, title: str) -> None:
+    ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+    viz.overlay(ax, labels)
+    ax.set_title(title, fontsize=9)
+
+
+def lesion_pair(slices: LesionSlices, index: int):
+    """One training slice: its tumour labels, then per contrast the image with the lesion
+    and (phantom only) its difference to the same slice rendered healthy."""
+    images, labels = slices.images[index], slices.labels[index]
+    rows = 2 if slices.healthy is not None else 1
+    fig, axes = plt.subplots(rows, len(CONTRASTS) + 1, figsize=(2.2 * (len(CONTRASTS) + 1), 2.3 * rows),
+                             layout="constrained", squeeze=False)
+    _labels_over(axes[0, 0], images[CONTRASTS.index("t1")], labels, "labels on T1w")
+    for c, m in enumerate(CONTRASTS):
+        axes[0, c + 1].imshow(images[c], cmap="gray", vmin=0, vmax=1)
+        axes[0, c + 1].set_title(viz.MODALITY_TITLES[m], fontsize=9)
+        if rows == 2:
+            shown = axes[1, c + 1].imshow(images[c] - slices.healthy[index][c], cmap="RdBu_r", vmin=-0.6, vmax=0.6)
+            axes[1, c + 1].set_title("lesion − healthy", fontsize=9)
+    if rows == 2:
+        axes[1, 0].set_visible(False)
+        fig.colorbar(shown, ax=axes[1, 1:], shrink=0.8)
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig
+
+
+def render_comparison(canvases, edits, renderers: dict):
+    """For each edit (canvas index, labels): the labels, then per contrast the physics
+    render and each renderer's difference to it ({name: (canvas, labels) -> 4 x H x W})."""
+    if not edits:
+        raise ValueError("Pass at least one (canvas index, labels) edit.")
+    columns = 1 + len(CONTRASTS) * (1 + len(renderers))
+    fig, axes = plt.subplots(len(edits), columns, figsize=(1.5 * columns, 1.6 * len(edits)), layout="constrained",
+                             squeeze=False)
+    for row, (index, labels) in enumerate(edits):
+        canvas = canvases[index]
+        truth = canvas.physics(labels)
+        renders = {name: fn(canvas, labels) for name, fn in renderers.items()}
+        _labels_over(axes[row, 0], canvas.healthy[0], labels, "request")
+        for c, m in enumerate(CONTRASTS):
+            col = 1 + c * (1 + len(renderers))
+            axes[row, col].imshow(truth[c], cmap="gray", vmin=0, vmax=1)
+            axes[row, col].set_title(f"{viz.MODALITY_TITLES[m]} physics", fontsize=8)
+            for j, (name, image) in enumerate(renders.items()):
+                shown = axes[row, col + 1 + j].imshow(image[c] - truth[c], cmap="RdBu_r", vmin=-0.5, vmax=0.5)
+                axes[row, col + 1 + j].set_title(f"{name} − physics", fontsize=8)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.colorbar(shown, ax=axes[:, -1], shrink=0.8, label="difference (normalised units)")
     return fig

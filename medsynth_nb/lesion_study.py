@@ -240,3 +240,31 @@ def dice_vs_k_summary(frame: pd.DataFrame) -> pd.DataFrame:
             rows.append({"k": k, "arm": DIFFERENCE, "n_seeds": len(group), "mean": mean, "ci_low": low,
                          "ci_high": high})
     return pd.DataFrame(rows).sort_values(["k", "arm"], ignore_index=True)
+
+
+def erase_and_invent(renderer, segmenter, slices: LesionSlices, canvases: list[EditCanvas], device="cpu") -> pd.DataFrame:
+    """Does the renderer do what the map says, and nothing else? (the contrast with chapter
+    02's unpaired model, which erased lesions unasked). Tumour area the segmenter finds,
+    mean per slice in mm^2, on: the real tumour slices of ``slices``; the same re-rendered
+    from their own labels; the same with the labels removed (erase on request); healthy
+    ``canvases`` rendered with no labels (nothing may appear). ``requested_mm2`` is what
+    the map asks for."""
+    slices = slices.select(slices.with_lesion)
+    if len(slices) == 0 or not canvases:
+        raise ValueError("erase_and_invent needs slices with a tumour and at least one healthy canvas.")
+    mm2 = canvas_mm_per_px(canvases[0]) ** 2
+    batch = slices.tensors(np.arange(len(slices)))
+    no_labels = torch.zeros_like(batch["labels"])
+    healthy = torch.from_numpy(np.stack([c.healthy for c in canvases]))
+    asked = float((slices.labels > 0).sum((1, 2)).mean() * mm2)
+    cases = {"real tumour slices": (batch["images"], asked),
+             "re-rendered from their labels": (renderer.render(batch["images"], batch["labels"]), asked),
+             "labels removed (erase on request)": (renderer.render(batch["images"], no_labels, batch["labels"]), 0.0),
+             "healthy slices, no labels": (renderer.render(healthy, no_labels[:1].expand(len(canvases), -1, -1, -1)),
+                                           0.0)}
+    rows = {}
+    for name, (images, requested) in cases.items():
+        found = segment_images(segmenter.predict, images.cpu().numpy(), device)
+        rows[name] = {"requested_mm2": requested, "found_mm2": float((found > 0).sum((1, 2)).mean() * mm2),
+                      "slices": len(images)}
+    return pd.DataFrame(rows).T

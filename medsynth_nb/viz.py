@@ -121,7 +121,11 @@ def plot_history(history, baseline: dict | None = None, axes=None):
     axes[0].set_title("training loss")
     axes[0].legend(fontsize=8)
     steps = [v["step"] for v in history.val]
-    for ax, key, label in ((axes[1], "psnr", "val PSNR (dB)"), (axes[2], "ssim", "val SSIM")):
+    # Synthesis models report PSNR and SSIM; a segmenter its Dice scores (whole tumour, mean).
+    shown = (("psnr", "val PSNR (dB)"), ("ssim", "val SSIM"))
+    if history.val and "psnr" not in history.val[0]:
+        shown = (("dice_wt", "val Dice, whole tumour"), ("dice", "val Dice, mean of regions"))
+    for ax, (key, label) in zip(axes[1:], shown):
         ax.plot(steps, [v[key] for v in history.val], "o-", label="model")
         if baseline and key in baseline:
             ax.axhline(baseline[key], ls="--", color="gray", label="lookup baseline")

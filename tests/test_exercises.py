@@ -180,3 +180,27 @@ def test_randomisation_passers_are_read_at_the_last_stage():
     assert exercises.check_randomisation_passers("saliency", table) is True
     assert exercises.check_randomisation_passers(["saliency", "integrated_gradients"], table) is False
     assert exercises.check_randomisation_passers([], table) is False
+
+
+def test_area_factor_is_measured_with_the_editor():
+    assert exercises.check_area_factor(2.25, scale=1.5) is True
+    assert exercises.check_area_factor(1.5, scale=1.5) is False  # the scale itself is not the area factor
+    assert exercises.check_area_factor(0.49, scale=0.7) is True
+
+
+def test_worst_region_averages_over_contrasts():
+    table = pd.DataFrame([("concat", "t1", "necrosis", 0.30), ("concat", "t2", "necrosis", 0.02),
+                          ("concat", "t1", "edema", 0.15), ("concat", "t2", "edema", 0.15),
+                          ("spade", "t1", "edema", 0.90)], columns=["renderer", "contrast", "region", "mae"])
+    assert exercises.check_worst_region("necrosis", table, "concat") is True  # mean 0.16 against 0.15
+    assert exercises.check_worst_region("oedema", table, "concat") is False
+    assert exercises.check_worst_region("oedema", table, "spade") is True  # either spelling
+    with pytest.raises(ValueError, match="No rows"):
+        exercises.check_worst_region("edema", table, "diffusion")
+
+
+def test_more_controllable_has_the_lowest_median_area_error():
+    summaries = {"physics": pd.Series({"median_abs_volume_error_pct": 8.0, "volume_r": 0.90}),
+                 "learned": pd.Series({"median_abs_volume_error_pct": 12.0, "volume_r": 0.97})}
+    assert exercises.check_more_controllable("physics", summaries) is True
+    assert exercises.check_more_controllable("learned", summaries) is False

@@ -6,8 +6,11 @@ a stroke (within the radius of the dragged line), not from the editor.
 """
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 from scipy import ndimage
 
 from medsynth_nb.data import phantom
@@ -174,3 +177,24 @@ def test_the_painter_and_the_renderer_need_one_slice(subject):
         LesionPainter(volume)
     with pytest.raises(ValueError, match="display orientation"):
         render_slice(subject, np.zeros((SIZE, SIZE + 1), np.uint8))
+
+
+def test_a_reference_renderer_shows_where_the_renderer_departs_from_it(subject, tmp_path):
+    from medsynth_nb.data.lesion_pairs import EditCanvas
+    from medsynth_nb.lesion_painter import on_canvas
+
+    def darker_lesion(canvas, labels):  # a "learned" renderer that paints every lesion 0.2 too dark
+        return canvas.physics(labels) - 0.2 * (labels > 0)
+
+    painter = LesionPainter(subject, renderer=on_canvas(darker_lesion), reference=on_canvas(EditCanvas.physics),
+                            export_dir=tmp_path)
+    np.testing.assert_allclose(painter.images["flair"], painter.reference_images["flair"], atol=1e-6)
+    row, col = brain_centre(painter)
+    drag(painter, row, (col - 3, col + 3))
+    lesion = painter.editor.labels > 0
+    difference = painter.images["t2"] - painter.reference_images["t2"]
+    np.testing.assert_allclose(difference[lesion], -0.2, atol=1e-5)
+    assert np.abs(difference[~lesion]).max() < 1e-6
+    plain = LesionPainter(subject, export_dir=tmp_path)
+    heights = [Image.open(io.BytesIO(p.contrasts.value)).height for p in (plain, painter)]
+    assert heights[1] > 1.4 * heights[0], f"a third row of differences is shown: {heights}"

@@ -133,3 +133,17 @@ def test_fidelity_scores_zero_for_the_truth_and_see_a_biased_renderer(canvases):
     assert summary.loc["truth", "mae (all regions)"] == 0 < summary.loc["healthy", "mae (all regions)"]
     with pytest.raises(ValueError, match="No edits"):
         fidelity_table({"truth": brighter}, canvases, [])
+
+
+def test_a_synthesis_dataset_with_four_contrasts_becomes_lesion_data():
+    from medsynth_nb.data.datasets import load_phantom
+    from medsynth_nb.data.lesion_pairs import lesion_slices
+
+    source = load_phantom(4, 32, 2, seed=0, tumor_prob=1.0, progress=False)
+    converted = lesion_slices(source)
+    assert converted.train.healthy is None and len(converted.test) == len(source.test)
+    np.testing.assert_array_equal(converted.train.images[:, CONTRASTS.index("flair")], source.train.images["flair"])
+    np.testing.assert_array_equal(converted.train.labels, source.train.tumor)
+    del source.train.images["t1ce"]
+    with pytest.raises(ValueError, match="lacks"):
+        lesion_slices(source)

@@ -19,7 +19,7 @@ from scipy import stats
 from medsynth_nb import lesion_plots
 from medsynth_nb.data.lesion_pairs import EditCanvas, concat_slices, edit_canvases, load_lesion_pairs
 from medsynth_nb.lesion_study import (ARMS, DIFFERENCE, canvas_mm_per_px, controllability, controllability_summary,
-                                      dice_vs_k, dice_vs_k_summary, lesion_measures, random_edits, synthetic_slices)
+                                      dice_vs_k, dice_vs_k_summary, erase_and_invent, lesion_measures, random_edits, synthetic_slices)
 from medsynth_nb.models.lesion_segmenter import LesionSegmenter, dice, region_dice
 from medsynth_nb.profiles import get_profile
 
@@ -245,3 +245,29 @@ def test_plots_return_figures(canvases, edits):
                           for k in (1, 2, 4) for s in range(3) for arm in ARMS])
     fig = lesion_plots.dice_vs_k_plot(table)
     assert len(fig.axes[0].get_legend().get_texts()) == 2
+
+
+def test_erase_and_invent_reads_what_the_renderer_painted():
+    data = load_lesion_pairs(4, 32, 3, seed=1, progress=False)
+    canvases = edit_canvases(2, 32, seed=0)
+    MARK = 2.0  # outside [0, 1]: only a fake renderer's lesion has it
+
+    class Marker:  # a segmenter that finds exactly the marked pixels
+        def predict(self, images):
+            return (images[:, :1] == MARK).long() * 2
+
+    class Obedient:  # paints the mark where the labels ask, nothing elsewhere
+        def render(self, images, labels, previous=None):
+            return torch.where(labels > 0, MARK, 0.0).expand_as(images).clone()
+
+    class Stubborn(Obedient):  # keeps an old lesion whatever the new map says
+        def render(self, images, labels, previous=None):
+            return super().render(images, labels if previous is None else previous)
+
+    table = erase_and_invent(Obedient(), Marker(), data.test, canvases)
+    requested = table.loc["re-rendered from their labels", "requested_mm2"]
+    assert requested > 0 and table.loc["re-rendered from their labels", "found_mm2"] == pytest.approx(requested)
+    assert table.loc["labels removed (erase on request)", "found_mm2"] == 0
+    assert table.loc["healthy slices, no labels", "found_mm2"] == 0
+    stubborn = erase_and_invent(Stubborn(), Marker(), data.test, canvases)
+    assert stubborn.loc["labels removed (erase on request)", "found_mm2"] == pytest.approx(requested)
