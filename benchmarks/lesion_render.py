@@ -1,28 +1,44 @@
 """Lesion painter speed on one core: the time from releasing the mouse to both new pictures
-(stroke + physics render of T1w, T1w + Gd, T2w, FLAIR + the label and contrast PNGs the
-widget shows) at 128 x 128, median over 20 strokes (target <= 1 s); and the preview
-redrawn on each mouse move while dragging.
+(stroke + render of T1w, T1w + Gd, T2w, FLAIR + the label and contrast PNGs the widget
+shows) at 128 x 128, median over 20 strokes (target <= 1 s); and the preview redrawn on
+each mouse move while dragging.
 
-    python benchmarks/lesion_render.py
+    python benchmarks/lesion_render.py                      # the phantom's physics renders
+    python benchmarks/lesion_render.py --learned concat     # chapter 06's learned renderer (or spade),
+                                                            # with the physics as reference row
+
+The learned renderer's time does not depend on its weights, so an untrained one is timed.
 """
 import os
 
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = "1"  # one core, before numpy/torch load
 
+import argparse  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from medsynth_nb.data import phantom  # noqa: E402
-from medsynth_nb.lesion_painter import LesionPainter  # noqa: E402
+from medsynth_nb.data.lesion_pairs import EditCanvas  # noqa: E402
+from medsynth_nb.lesion_painter import LesionPainter, on_canvas  # noqa: E402
+from medsynth_nb.models.lesion_renderer import CONDITIONINGS, LesionRenderer  # noqa: E402
 
 torch.set_num_threads(1)
 N_STROKES, SIZE = 20, 128
 
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--learned", choices=CONDITIONINGS, help="time a learned renderer instead of the physics")
+args = parser.parse_args()
 subject = phantom.make_subject(0, *phantom.axial_grid(SIZE, 1), tumor=None)
-painter = LesionPainter(subject)
+if args.learned:
+    renderer = LesionRenderer(args.learned).eval()  # the chapter's cpu-profile widths
+    painter = LesionPainter(subject, renderer=on_canvas(renderer.render_on), reference=on_canvas(EditCanvas.physics))
+    what = f"learned ({args.learned}) render + physics reference"
+else:
+    painter = LesionPainter(subject)
+    what = "physics render"
 rng = np.random.default_rng(0)
 inside = np.argwhere(painter.editor.brain_mask & np.roll(painter.editor.brain_mask, (12, 12), (0, 1))
                      & np.roll(painter.editor.brain_mask, (-12, -12), (0, 1)))  # room for a 10 px drag
@@ -53,5 +69,5 @@ for i in range(N_STROKES):
     assert "re-rendered" in painter.status.value, painter.status.value  # a refused stroke would not count
 
 print(f"{SIZE}x{SIZE}, {N_STROKES} strokes, 1 core: stroke to new pictures median {np.median(strokes) * 1000:.0f} ms "
-      f"(max {max(strokes) * 1000:.0f} ms; target <= 1000 ms), of it the physics render "
+      f"(max {max(strokes) * 1000:.0f} ms; target <= 1000 ms), of it the {what} "
       f"{np.median(renders) * 1000:.0f} ms; preview per mouse move median {np.median(previews) * 1000:.0f} ms")

@@ -27,6 +27,10 @@ HEADLESS_MODULES = [
     "medsynth_nb.uncertainty_eval",
     "medsynth_nb.data.corruptions",
     "medsynth_nb.lesion_edit",
+    "medsynth_nb.data.lesion_pairs",
+    "medsynth_nb.lesion_study",
+    "medsynth_nb.lesion_plots",
+    "medsynth_nb.render_fidelity",
 ]
 
 PROBE = """
