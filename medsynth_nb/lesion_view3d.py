@@ -88,7 +88,7 @@ class LesionVolumeView(W.VBox):
     *phantom.volume_grid(4.0))``), or ``image``, ``affine`` and ``brain_mask`` (arrays
     ``[x, y, z]``). ``labels``: the starting map (default the subject's tumour, or none).
     ``contrast``: the subject's image to paint on. ``folder``: where the NIfTI files go
-    (default: a new temporary folder). ``on_change(labels)`` is called after every
+    (default: a new temporary folder; one that holds an earlier painting is refused). ``on_change(labels)`` is called after every
     accepted stroke and every undo. ``clip``: keep the part of a stroke inside the brain
     instead of refusing it.
 
@@ -135,6 +135,10 @@ class LesionVolumeView(W.VBox):
 
         self.folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="medsynth_view3d_"))
         self.files = {"image": self.folder / f"{contrast}.nii.gz", "labels": self.folder / "labels.nii.gz"}
+        taken = [str(f) for f in self.files.values() if f.exists()]
+        if taken:  # an earlier painting is never overwritten silently
+            raise FileExistsError(f"{', '.join(taken)} exist already (nothing was overwritten). Choose another "
+                                  "folder, or leave folder unset for a new temporary one.")
         self.folder.mkdir(parents=True, exist_ok=True)
         nib.save(nib.Nifti1Image(image, self.affine), self.files["image"])
         self._write_labels()

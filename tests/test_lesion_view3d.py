@@ -153,3 +153,11 @@ def test_a_subject_or_arrays_on_an_ras_grid(subject, tmp_path):
     outside[0, 0, 0] = 2
     with pytest.raises(ValueError, match="1 tumour voxel outside the brain mask"):
         LesionVolumeView(subject, labels=outside, folder=tmp_path)
+
+
+def test_an_earlier_painting_in_the_folder_is_not_overwritten(subject, tmp_path):
+    LesionVolumeView(subject, folder=tmp_path)
+    before = (tmp_path / "labels.nii.gz").read_bytes()
+    with pytest.raises(FileExistsError, match="nothing was overwritten"):
+        LesionVolumeView(subject, folder=tmp_path)
+    assert (tmp_path / "labels.nii.gz").read_bytes() == before
