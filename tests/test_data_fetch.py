@@ -28,13 +28,18 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 from scipy import ndimage
 
 import data_fetch
 from data_fetch import manifests
 from data_fetch.cli import main as cli_main
+from data_fetch.store import is_fetched
 from medsynth_nb.data import real
 from medsynth_nb.data.datasets import load_dataset
+from medsynth_nb.data.lesion_pairs import edit_region, load_lesion_data, margin_px
+from medsynth_nb.engine import TrainConfig, train
+from medsynth_nb.models import build_model
 from medsynth_nb.profiles import PROFILES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -478,3 +483,23 @@ def test_ixi_without_simpleitk_uses_t2_and_pd(server, monkeypatch):
     with pytest.raises(KeyError, match="t1"):
         data.train.batch("t1:t2", [0])
     assert data.train.batch("t2:pd", [0])["target"].shape == (1, 1, 32, 32)
+
+
+def test_msd_trains_and_drives_the_lesion_renderer(server):
+    """Chapter 06 on real data: MSD slices become lesion data, the learned renderer trains on
+    them, and moving a real tumour repaints only around the old and the new place."""
+    _, dataset = _msd_archive(server)
+    assert not is_fetched(data_fetch.manifest("msd_brain"), data_fetch.data_dir())  # the chapter's check
+    data_fetch.get(dataset, accept_license=True, mirror=server.url, **FAST)
+    assert is_fetched(data_fetch.manifest("msd_brain"), data_fetch.data_dir())
+    data = load_lesion_data("msd_brain", profile=PROFILE, progress=False)
+    assert data.train.healthy is None and len(data.train.with_lesion) > 0
+    renderer = build_model("lesion_renderer", None, PROFILE)
+    train(renderer, data, None, TrainConfig.from_profile(PROFILE, steps=4, seconds=None, eval_every=4), progress=False)
+    index = data.test.with_lesion[:1]
+    batch = data.test.tensors(index)
+    moved = torch.roll(batch["labels"], shifts=3, dims=-1)
+    out = renderer.render(batch["images"], moved, previous=batch["labels"])
+    region = edit_region(moved, batch["labels"], margin=margin_px(data.test.image_size)).expand_as(out) > 0
+    assert torch.equal(out[~region], batch["images"][~region])
+    assert (out[region] != batch["images"][region]).any()
