@@ -207,12 +207,17 @@ def check_worst_region(answer: str, table, renderer: str) -> bool:
                     "Group the fidelity table's rows of this renderer by region and average the MAE.")
 
 
-def check_more_controllable(answer: str, summaries: dict) -> bool:
-    """Chapter 06, exercise 3: of the renderers ({name: ``controllability_summary``}), which
-    gives lesions whose measured area is closest to the requested one (lowest median
-    absolute area error)?"""
-    errors = {name: float(s["median_abs_volume_error_pct"]) for name, s in summaries.items()}
-    truth = min(errors, key=errors.get)
-    return _verdict(str(answer).strip() == truth, f"{truth}: median area error {errors[truth]:.0f} % "
-                                                   f"({', '.join(f'{k} {v:.0f} %' for k, v in errors.items())}).",
-                    "Compare the median_abs_volume_error_pct of the summaries.")
+def check_biggest_gain(answer_k: int, dice) -> bool:
+    """Chapter 06, exercise 3: at which number k of real subjects do the synthetic lesions
+    help most (largest mean paired difference in whole-tumour Dice; ``lesion_study.dice_vs_k``
+    table)?"""
+    from .lesion_study import DIFFERENCE, dice_vs_k_summary
+
+    gains = dice_vs_k_summary(dice).query("arm == @DIFFERENCE").set_index("k")["mean"]
+    if gains.empty:
+        raise ValueError("The table has no 'real + synthetic' arm; run dice_vs_k with synthetic slices.")
+    truth = int(gains.idxmax())
+    ok = str(answer_k).strip() == str(truth)
+    return _verdict(ok, f"k = {truth}: Dice gain {gains.max():+.2f} ({', '.join(f'k = {k}: {v:+.2f}' for k, v in gains.items())}). "
+                        "Synthetic images add most where real labels are scarce.",
+                    "Read the 'synthetic − real' rows of the Dice summary and find the largest mean.")

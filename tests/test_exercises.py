@@ -199,8 +199,12 @@ def test_worst_region_averages_over_contrasts():
         exercises.check_worst_region("edema", table, "diffusion")
 
 
-def test_more_controllable_has_the_lowest_median_area_error():
-    summaries = {"physics": pd.Series({"median_abs_volume_error_pct": 8.0, "volume_r": 0.90}),
-                 "learned": pd.Series({"median_abs_volume_error_pct": 12.0, "volume_r": 0.97})}
-    assert exercises.check_more_controllable("physics", summaries) is True
-    assert exercises.check_more_controllable("learned", summaries) is False
+def test_biggest_gain_reads_the_paired_differences():
+    rows = [(k, seed, arm, dice) for k, base, gain in ((2, 0.40, 0.30), (8, 0.70, 0.05))
+            for seed, noise in ((0, 0.02), (1, -0.02))
+            for arm, dice in (("real only", base + noise), ("real + synthetic", base + noise + gain))]
+    dice = pd.DataFrame(rows, columns=["k", "seed", "arm", "dice_wt"])
+    assert exercises.check_biggest_gain(2, dice) is True
+    assert exercises.check_biggest_gain("8", dice) is False
+    with pytest.raises(ValueError, match="no 'real \\+ synthetic'"):
+        exercises.check_biggest_gain(2, dice[dice["arm"] == "real only"])
