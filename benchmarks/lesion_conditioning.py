@@ -11,6 +11,7 @@ import argparse
 import time
 
 import pandas as pd
+import torch
 
 from medsynth_nb.data.lesion_pairs import edit_canvases, load_lesion_pairs
 from medsynth_nb.engine import TrainConfig, train
@@ -51,5 +52,5 @@ for budget, runs in ((f"equal time ({args.seconds:g} s)", equal_time), (f"equal 
         rows.append({"budget": budget, "conditioning": conditioning, **info,
                      **summary.loc[conditioning, ["mae (all regions)", "wasserstein (all regions)"]].round(4)})
 print(f"{args.size}x{args.size}, {len(data.train.subjects)} training subjects, {len(edits)} edits on unseen subjects; "
-      f"torch threads {profile.describe().split('torch threads=')[1]}")
+      f"torch threads {torch.get_num_threads()}")
 print(pd.DataFrame(rows).to_string(index=False))

@@ -25,8 +25,6 @@ difference to the healthy slice.
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
 import io
 import math
 import sys
@@ -43,6 +41,7 @@ from scipy import ndimage
 
 from . import viz
 from .data import phantom
+from .data.datasets import slab_from_display
 from .data.lesion_pairs import CONTRASTS, EditCanvas
 from .lesion_edit import EDEMA, ENHANCING, NECROSIS, PRESETS, LabelEditor, save_edit
 
@@ -75,9 +74,7 @@ def render_slice(subject, labels) -> dict[str, np.ndarray]:
     if labels.shape != expected:
         raise ValueError(f"The label map has shape {labels.shape}; this slice is {expected} in display orientation "
                          "(rows = -y, columns = x, as viz.axial shows it).")
-    # render() replaces the subject's images and writes its params: work on a copy.
-    edited = dataclasses.replace(subject, params=copy.deepcopy(subject.params))
-    phantom.render(edited, np.ascontiguousarray(labels.T[:, ::-1])[:, :, None])  # display -> [x, y, 1]
+    edited = phantom.rerender(subject, slab_from_display(labels[None]))
     return {m: viz.axial(edited.images[m], 0) for m in CONTRASTS}
 
 
@@ -140,8 +137,7 @@ class LesionPainter(W.VBox):
         _check_one_slice(subject)
         _enable_colab_widgets()
         self.subject, self.renderer, self.reference, self.export_dir = subject, renderer, reference, Path(export_dir)
-        f = subject.fractions
-        brain = viz.axial(f[1] + f[2] + f[3], 0) > 0.5  # intracranial, where the phantom's tumours grow
+        brain = viz.axial(subject.brain_mask, 0)
         start = viz.axial(subject.tumor, 0) if labels is None else labels
         self.editor = LabelEditor(start, brain)
         height, width = brain.shape

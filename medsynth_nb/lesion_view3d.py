@@ -14,7 +14,7 @@ slice to paint.
   while you paint. On every left mouse-up (``on_mouse_up``) the view asks for it with the
   message ``set_drawing_enabled`` sends, after which the front end posts ``draw_bitmap``;
   ``receive_bitmap`` turns the flat bitmap into a label volume, checks it, records an
-  undo step and calls ``on_change(labels)``, e.g. to re-render with ``phantom.render``.
+  undo step and calls ``on_change(labels)``, e.g. ``PhysicsPreview(subject)``, which re-renders.
   A refused stroke is taken back on screen by writing ``NiiVue.draw_bitmap``.
 - **Voxel order.** NiiVue's drawing is its RAS-ordered voxel grid with x fastest. For the
   phantom's grids (axis-aligned, RAS+) that is the file's own ``[x, y, z]`` order, so a
@@ -29,11 +29,14 @@ import tempfile
 from pathlib import Path
 
 import ipywidgets as W
+import matplotlib.pyplot as plt
 import nibabel as nib
 import numpy as np
+from IPython.display import display
 from ipyniivue import ColorMap, NiiVue, SliceType
 
 from . import viz
+from .data import phantom
 from .data.tumor import LABELS
 from .lesion_painter import PENS, _enable_colab_widgets
 
@@ -107,9 +110,7 @@ class LesionVolumeView(W.VBox):
                 raise ValueError("Pass either a subject or image, affine and brain_mask, not both.")
             if contrast not in subject.images:
                 raise ValueError(f"The subject has no {contrast!r} image; it has {sorted(subject.images)}.")
-            f = subject.fractions
-            image, affine = subject.images[contrast], subject.affine
-            brain_mask = f[1] + f[2] + f[3] > 0.5  # intracranial, as in the 2-D painter
+            image, affine, brain_mask = subject.images[contrast], subject.affine, subject.brain_mask
             labels = subject.tumor if labels is None else labels
         elif image is None or affine is None or brain_mask is None:
             raise ValueError("Pass a phantom subject, or image, affine and brain_mask.")
@@ -292,3 +293,26 @@ class LesionVolumeView(W.VBox):
         # None: the browser has no drawing yet, and _show_labels will load the map's file.
         if shown is not None and not np.array_equal(shown, bitmap):
             self.niivue.draw_bitmap = bitmap
+
+
+class PhysicsPreview(W.Output):
+    """An ``on_change`` for ``LesionVolumeView``: re-renders the 3-D ``subject`` by physics
+    with each new label map (a copy: the subject stays as it was) and shows the axial
+    slice with the most tumour in ``contrasts``. ``preview.rendered`` is the last render,
+    ``preview.slice`` the slice shown."""
+
+    def __init__(self, subject, contrasts=("t1ce", "flair")):
+        super().__init__()
+        self.subject, self.contrasts = subject, tuple(contrasts)
+        self.rendered, self.slice = None, None
+
+    def __call__(self, labels) -> None:
+        labels = np.asarray(labels)
+        self.rendered = phantom.rerender(self.subject, labels)
+        self.slice = int(np.argmax((labels > 0).sum((0, 1)))) if labels.any() else labels.shape[2] // 2
+        figure = viz.show_modalities({m: viz.axial(self.rendered.images[m], self.slice) for m in self.contrasts},
+                                     viz.axial(labels, self.slice))
+        with self:
+            self.clear_output(wait=True)
+            display(figure)
+        plt.close(figure)

@@ -11,7 +11,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from medsynth_nb.engine import History, TrainConfig, TrainingDiverged, load_trained, read_checkpoint, train
+from medsynth_nb.engine import (History, TrainConfig, TrainingDiverged, compare_runs, load_trained, read_checkpoint,
+                                train)
 from medsynth_nb.engine.training import CHECKPOINT_NAME
 from medsynth_nb.models import UNetRegressor, build_model
 from medsynth_nb.profiles import get_profile
@@ -207,3 +208,18 @@ def test_checkpoint_can_be_copied_and_resumed_elsewhere(run, tiny_data, tmp_path
     more = train(_model(), tiny_data, TASK, _config(history.step + 2), out_dir=tmp_path, resume=True, progress=False)
     assert more.step == history.step + 2
     assert more.losses["l1"][: history.step] == history.losses["l1"]
+
+
+def test_compare_runs_puts_trained_models_side_by_side():
+    class WithGenerator(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.generator, self.critic = torch.nn.Linear(3, 2), torch.nn.Linear(10, 10)
+
+    histories = {"gan": History(step=40, elapsed_s=12.4, val=[{"step": 20, "psnr": 10.0}, {"step": 40, "psnr": 12.5}]),
+                 "plain": History(step=7, elapsed_s=1.0)}
+    table = compare_runs({"gan": WithGenerator(), "plain": torch.nn.Linear(4, 1)}, histories)
+    assert table.loc["gan", "parameters"] == 8, "only the generator counts when there is one"
+    assert table.loc["plain", "parameters"] == 5 and table.loc["plain", "steps"] == 7
+    assert table.loc["gan", "val psnr"] == 12.5 and table.loc["gan", "seconds"] == 12
+    assert np.isnan(table.loc["plain", "val psnr"]), "a run without validation has no score"

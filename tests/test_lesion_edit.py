@@ -416,8 +416,7 @@ def test_phantom_renders_an_edited_slice():
     from medsynth_nb.data import phantom
 
     subject = phantom.make_subject(3, *phantom.axial_grid(32, 1), tumor=None)
-    f = subject.fractions
-    brain = (f[1] + f[2] + f[3] > 0.5)[:, :, 0]
+    brain = subject.brain_mask[:, :, 0]
     editor = LabelEditor(np.zeros(brain.shape, np.uint8), brain)
     editor.preset("large necrotic tumour with oedema", np.argwhere(brain).mean(0), clip=True)
     healthy_t1ce = subject.clean["t1ce"].copy()

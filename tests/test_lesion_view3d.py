@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from medsynth_nb.data import phantom
-from medsynth_nb.lesion_view3d import LesionVolumeView, from_bitmap, to_bitmap
+from medsynth_nb.lesion_view3d import LesionVolumeView, PhysicsPreview, from_bitmap, to_bitmap
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +161,18 @@ def test_an_earlier_painting_in_the_folder_is_not_overwritten(subject, tmp_path)
     with pytest.raises(FileExistsError, match="nothing was overwritten"):
         LesionVolumeView(subject, folder=tmp_path)
     assert (tmp_path / "labels.nii.gz").read_bytes() == before
+
+
+def test_the_physics_preview_re_renders_a_copy_at_the_slice_with_most_tumour(subject):
+    before = subject.images["flair"].copy()
+    labels = np.zeros(subject.shape, np.uint8)
+    brain = np.argwhere(subject.brain_mask)
+    x, y, z = brain[len(brain) // 2]
+    labels[x - 2:x + 3, y - 2:y + 3, z] = 2
+    labels[x, y, z + 1] = 2
+    preview = PhysicsPreview(subject)
+    preview(labels)
+    assert preview.slice == z
+    np.testing.assert_array_equal(preview.rendered.tumor, labels)
+    assert preview.rendered.images["flair"][x, y, z] > before[x, y, z], "oedema is bright in FLAIR"
+    np.testing.assert_array_equal(subject.images["flair"], before)  # the view's subject is left alone

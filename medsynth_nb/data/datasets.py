@@ -248,6 +248,11 @@ def display_slices(volume: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(volume[:, ::-1, :], (2, 1, 0)))
 
 
+def slab_from_display(slices: np.ndarray) -> np.ndarray:
+    """The inverse of ``display_slices``: [z, rows, cols] -> a slab [x, y, z]."""
+    return np.ascontiguousarray(np.transpose(slices, (2, 1, 0))[:, ::-1, :])
+
+
 def _stack_subject(subject: phantom.Subject) -> dict:
     """Subject slab -> per-slice arrays in display orientation (anterior up)."""
     slices = display_slices
@@ -273,12 +278,17 @@ def phantom_slabs(n_subjects: int, image_size: int, slices_per_subject: int, rng
                                    tumor="random" if has_tumor else None, subject_id=f"{site}-sub-{i:03d}")
 
 
-def split_by_subject(n_subjects: int, split: tuple[float, float, float], rng: np.random.Generator):
-    """Subject indices of train, val and test (at least one subject each in val and test)."""
+def check_split(n_subjects: int, split: tuple[float, float, float]) -> None:
+    """A clear error for a split that ``split_by_subject`` cannot make (checked before rendering)."""
     if n_subjects < 3:
         raise ValueError(f"n_subjects={n_subjects}: need at least 3 subjects for a train/val/test split.")
     if abs(sum(split) - 1) > 1e-6 or min(split) < 0:
         raise ValueError(f"split={split} must be three non-negative fractions summing to 1.")
+
+
+def split_by_subject(n_subjects: int, split: tuple[float, float, float], rng: np.random.Generator):
+    """Subject indices of train, val and test (at least one subject each in val and test)."""
+    check_split(n_subjects, split)
     order = rng.permutation(n_subjects)
     n_val = max(1, round(split[1] * n_subjects))
     n_test = max(1, round(split[2] * n_subjects))
@@ -290,7 +300,7 @@ def load_phantom(n_subjects: int = 40, image_size: int = 96, slices_per_subject:
                  seed: int = 0, tumor_prob: float = 0.5, site: str = "A",
                  split: tuple[float, float, float] = (0.6, 0.2, 0.2), progress: bool = True) -> SynthesisData:
     """Render ``n_subjects`` phantom subjects (``phantom_slabs``) and split them by subject."""
-    split_by_subject(n_subjects, split, np.random.default_rng(0))  # check the arguments before rendering
+    check_split(n_subjects, split)
     rng = np.random.default_rng(seed)
     parts = []
     for subject in phantom_slabs(n_subjects, image_size, slices_per_subject, rng, tumor_prob=tumor_prob,

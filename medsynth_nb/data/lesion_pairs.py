@@ -20,8 +20,6 @@ lesion away.
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,10 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from . import phantom
-from .datasets import MR_PERCENTILE, SynthesisData, display_slices, phantom_slabs, split_by_subject
+from .datasets import (MR_PERCENTILE, SynthesisData, check_split, display_slices, phantom_slabs, slab_from_display,
+                       split_by_subject)
 
 CONTRASTS = ("t1", "t1ce", "t2", "flair")
-BRAIN_TISSUES = (1, 2, 3, 6)      # csf, gm, wm, tumour (phantom.TISSUE_LABELS)
 EDIT_MARGIN_MM = 4.0
 DECOY_PROBABILITY = 0.5
 DECOY_RADIUS_MM = (4.0, 14.0)
@@ -160,6 +158,12 @@ class LesionData:
                 f"{self.train.healthy is not None})")
 
 
+def _healthy_scale(healthy: phantom.Subject) -> dict[str, float]:
+    """Per contrast, the healthy image's 99.5th percentile in the head: the one divisor of
+    a subject's lesion and healthy images."""
+    return {m: float(np.percentile(healthy.images[m][healthy.head_mask], MR_PERCENTILE)) for m in CONTRASTS}
+
+
 def _scaled(subject: phantom.Subject, scale: dict[str, float]) -> np.ndarray:
     """The subject's contrasts divided by ``scale``, as display slices: S x 4 x H x W."""
     return np.stack([np.clip(display_slices(subject.images[m]) / scale[m], 0, 1) for m in CONTRASTS],
@@ -170,18 +174,16 @@ def load_lesion_pairs(n_subjects: int = 40, image_size: int = 96, slices_per_sub
                       site: str = "A", split=(0.6, 0.2, 0.2), progress: bool = True) -> LesionData:
     """Phantom subjects, each with a random tumour in its slab, and the same slabs rendered
     healthy; split by subject. Lesion and healthy images share one normalisation."""
-    split_by_subject(n_subjects, split, np.random.default_rng(0))  # check the arguments before rendering
+    check_split(n_subjects, split)
     rng = np.random.default_rng(seed)
     parts = []
     for subject in phantom_slabs(n_subjects, image_size, slices_per_subject, rng, tumor_prob=1.0, site=site,
                                  progress=progress):
-        # The same anatomy, tissue properties and noise without the tumour (render works in place).
-        healthy = phantom.render(dataclasses.replace(subject, params=copy.deepcopy(subject.params)), None)
-        head = healthy.head_mask
-        scale = {m: float(np.percentile(healthy.images[m][head], MR_PERCENTILE)) for m in CONTRASTS}
+        healthy = phantom.rerender(subject, None)
+        scale = _healthy_scale(healthy)
         parts.append({"images": _scaled(subject, scale), "healthy": _scaled(healthy, scale),
                       "labels": display_slices(subject.tumor),
-                      "brain": np.isin(display_slices(subject.tissue), BRAIN_TISSUES),
+                      "brain": display_slices(subject.brain_mask),
                       "subject_ids": np.array([subject.subject_id] * slices_per_subject)})
 
     def concat(index) -> LesionSlices:
@@ -242,16 +244,13 @@ class EditCanvas:
     def from_subject(cls, subject: phantom.Subject) -> "EditCanvas":
         if subject.shape[2] != 1:
             raise ValueError(f"An edit canvas is one axial slice; this subject's grid is {subject.shape}.")
-        healthy = phantom.render(dataclasses.replace(subject, params=copy.deepcopy(subject.params)), None)
-        head = healthy.head_mask
-        scale = {m: float(np.percentile(healthy.images[m][head], MR_PERCENTILE)) for m in CONTRASTS}
-        return cls(healthy, _scaled(healthy, scale)[0], np.isin(display_slices(healthy.tissue)[0], BRAIN_TISSUES),
-                   scale)
+        healthy = phantom.rerender(subject, None)
+        scale = _healthy_scale(healthy)
+        return cls(healthy, _scaled(healthy, scale)[0], display_slices(healthy.brain_mask)[0], scale)
 
     def physics(self, labels: np.ndarray) -> np.ndarray:
         """The phantom's render of tumour ``labels`` (H x W, display orientation) here: 4 x H x W."""
-        edited = dataclasses.replace(self.subject, params=copy.deepcopy(self.subject.params))
-        phantom.render(edited, np.ascontiguousarray(np.asarray(labels, np.uint8).T[:, ::-1])[:, :, None])
+        edited = phantom.rerender(self.subject, slab_from_display(np.asarray(labels, np.uint8)[None]))
         return _scaled(edited, self.scale)[0]
 
 

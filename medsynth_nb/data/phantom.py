@@ -21,6 +21,7 @@ indexed ``[x, y, z]``.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 from dataclasses import dataclass, field
@@ -66,6 +67,13 @@ class Subject:
     @property
     def head_mask(self) -> np.ndarray:
         return self.tissue > 0
+
+    @property
+    def brain_mask(self) -> np.ndarray:
+        """Intracranial voxels (CSF + GM + WM over half the voxel, a tumour's place included):
+        where the phantom's tumours grow and where the lesion editors let one be painted."""
+        f = self.fractions
+        return f[1] + f[2] + f[3] > 0.5
 
 
 def grid_affine(shape: tuple[int, int, int], spacing_mm, center_mm=HEAD_CENTER_MM) -> np.ndarray:
@@ -236,6 +244,12 @@ def render(subject: Subject, tumor: TumorParams | np.ndarray | None) -> Subject:
     subject.tissue = _tissue_map(subject.fractions, labels)
     subject.images = _acquire(clean, subject, site, signals, coords, spacing)
     return subject
+
+
+def rerender(subject: Subject, tumor: TumorParams | np.ndarray | None) -> Subject:
+    """A copy of ``subject`` rendered with another tumour (``render`` works in place); the
+    copy has the same anatomy, tissue properties and noise, ``subject`` stays as it was."""
+    return render(dataclasses.replace(subject, params=copy.deepcopy(subject.params)), tumor)
 
 
 def _blur(image: np.ndarray, fwhm_mm: float, spacing: np.ndarray) -> np.ndarray:

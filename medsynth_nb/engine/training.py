@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -173,6 +174,20 @@ def train(model, data: SynthesisData, task, config: TrainConfig, *, out_dir: str
         run_validation()
     save()
     return history
+
+
+def compare_runs(models: dict, histories: dict[str, History]) -> pd.DataFrame:
+    """Trained models side by side ({name: model}, {name: its History}): generator
+    parameters (the whole model's when it has no ``generator``), steps, training seconds
+    and the last validation scores; one row per model."""
+    rows = {}
+    for name, model in models.items():
+        history = histories[name]
+        network = getattr(model, "generator", model)
+        last = {k: v for k, v in (history.val[-1] if history.val else {}).items() if k != "step"}
+        rows[name] = {"parameters": sum(p.numel() for p in network.parameters()), "steps": history.step,
+                      "seconds": round(history.elapsed_s), **{f"val {k}": v for k, v in last.items()}}
+    return pd.DataFrame(rows).T
 
 
 def load_trained(path: str | Path, device: str = "cpu"):
