@@ -3,17 +3,19 @@ steps against DDIM with 100/50/25/10, as seconds per batch and held-out PSNR/SSI
 Target (issue 4): DDIM-50 at least 15x faster than DDPM-1000, at most 1 dB PSNR lost.
 
     python benchmarks/diffusion_sampling.py [--run DIR] [--profile cpu] [--train-seconds 240]
-                                            [--slices 16] [--task t1:t2] [--image-size 64]
+                                            [--slices 16] [--task t1:t2] [--image-size 64] [--no-record]
 
 Without ``--run`` a model is trained first (the profile's sizes, ``--train-seconds``);
-``--run`` reuses the checkpoint folder of ``medsynth train diffusion``.
+``--run`` reuses the checkpoint folder of ``medsynth train diffusion``. The figures are saved
+as the run record ``results/diffusion_sampling-<profile>-<task>-<size>px.json`` unless ``--no-record``.
 """
 import argparse
 
 import numpy as np
 
 from medsynth_nb import metrics
-from medsynth_nb.data.datasets import load_dataset
+from medsynth_nb.course.results import RunRecord, this_command
+from medsynth_nb.data.loaders import load_dataset
 from medsynth_nb.engine import TrainConfig, load_trained, train
 from medsynth_nb.models import build_model
 from medsynth_nb.profiles import start_chapter
@@ -27,6 +29,7 @@ parser.add_argument("--train-seconds", type=float, default=240)
 parser.add_argument("--slices", type=int, default=16, help="held-out slices sampled, spread over the test subjects")
 parser.add_argument("--task", default="t1:t2")
 parser.add_argument("--image-size", type=int, default=None, help="default: the profile's (chapter 03 uses 64 on CPU)")
+parser.add_argument("--no-record", action="store_true", help="write no run record under results/")
 args = parser.parse_args()
 
 profile = start_chapter(seed=0, profile=args.profile)
@@ -49,3 +52,17 @@ print(table.round(3).to_string(index=False))
 ddim50 = table[(table["sampler"] == "ddim") & (table["steps"] == 50)].iloc[0]
 ok = ddim50["speed-up"] >= 15 and ddim50["ΔPSNR"] >= -1.0
 print(f"target DDIM-50 >= 15x faster than DDPM with <= 1 dB lost: {'met' if ok else 'NOT met'}")
+
+if not args.no_record:
+    task = model.config["task"]  # with --run, the checkpoint's
+    command = this_command()
+    run = RunRecord(f"diffusion_sampling-{profile.name}-{task.replace(':', '-')}-{image_size}px",
+                    f"Diffusion sampling: DDPM vs DDIM, {task} at {image_size} px ({profile.name} profile)",
+                    command, profile=profile.name)
+    if not args.run:
+        run.add("training steps", history.step, note=f"in {history.elapsed_s:.0f} s")
+    run.add("held-out slices (one batch)", len(chosen))
+    run.add("samplers", table.round(3), note=f"seconds per batch and per image on {profile.device}; psnr and ΔPSNR "
+                                             "in dB, mean per subject; speed-up and ΔPSNR against DDPM")
+    run.add("DDIM-50 target met", bool(ok), note=">= 15x faster than DDPM with <= 1 dB PSNR lost")
+    print(f"record: {run.save()}")

@@ -1,10 +1,11 @@
 """Training-engine throughput and peak memory per model and profile, on this machine.
 
-    python benchmarks/engine_speed.py [--models unet,pix2pix] [smoke cpu gpu]
+    python benchmarks/engine_speed.py [--no-record] [--models unet,pix2pix] [smoke cpu gpu]
 
 Each model is trained at each profile's sizes (image, widths, batch) for a fixed number
 of steps; prints steps/s and the peak memory of the process (and of the GPU when one is
-used). Every (model, profile) runs in its own process so that peaks don't mix.
+used). Every (model, profile) runs in its own process so that peaks don't mix. The table is
+saved as the run record ``results/engine_speed-<models>-<profiles>.json`` unless ``--no-record``.
 """
 import json
 import resource
@@ -18,7 +19,7 @@ STEPS = 30
 def measure(model_name: str, name: str) -> dict:
     import torch
 
-    from medsynth_nb.data.datasets import load_dataset
+    from medsynth_nb.data.loaders import load_dataset
     from medsynth_nb.engine import TrainConfig, train
     from medsynth_nb.models import build_model
     from medsynth_nb.profiles import get_profile
@@ -49,15 +50,34 @@ if __name__ == "__main__":
     if len(args) == 3 and args[0] == "--one":
         print(json.dumps(measure(args[1], args[2])))
         sys.exit(0)
+    save = "--no-record" not in args
+    args = [a for a in args if a != "--no-record"]
     models = ["unet", "pix2pix"]
     if args[:1] == ["--models"]:
         models, args = args[1].split(","), args[2:]
+    profiles = args or ["smoke", "cpu", "gpu"]
+    rows = []
     for model_name in models:
-        for name in args or ["smoke", "cpu", "gpu"]:
+        for name in profiles:
             out = subprocess.run([sys.executable, __file__, "--one", model_name, name], capture_output=True, text=True,
                                  check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
+            rows.append(r)
             gpu = f", peak GPU {r['peak_gpu_mb']} MB" if r["peak_gpu_mb"] is not None else ""
             print(f"{r['model']:>8} {r['profile']:>5} on {r['device']} ({r['image']}px, batch {r['batch']}, "
                   f"{r['torch_threads']} threads): {r['steps_per_s']} steps/s, peak RSS {r['peak_rss_mb']} MB{gpu}",
                   flush=True)
+    if save:  # here in the parent: imports in the measuring processes would count in their peaks
+        import pandas as pd
+
+        from medsynth_nb.course.results import RunRecord, this_command
+
+        command = this_command()
+        run = RunRecord("-".join(["engine_speed", *models, *profiles]), "Training-engine throughput and peak memory",
+                        command, profile=", ".join(profiles))
+        columns = {"device": "device", "image": "image (px)", "batch": "batch", "torch_threads": "torch threads",
+                   "steps_per_s": "steps/s", "peak_rss_mb": "peak RSS (MB)", "peak_gpu_mb": "peak GPU (MB)"}
+        table = pd.DataFrame(rows, index=[f"{r['model']} {r['profile']}" for r in rows])[list(columns)]
+        run.add("throughput and peak memory per model and profile", table.rename(columns=columns),
+                note=f"{STEPS} training steps after a 3-step warm-up, each in its own process")
+        print(f"record: {run.save()}")

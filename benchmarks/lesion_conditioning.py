@@ -2,10 +2,11 @@
 time and at equal steps: steps, seconds and the error against the physics render inside
 the lesion sub-regions (``render_fidelity``) on random edits of unseen subjects.
 
-    python benchmarks/lesion_conditioning.py [--seconds 72] [--size 64] [--edits 50]
+    python benchmarks/lesion_conditioning.py [--seconds 72] [--size 64] [--edits 50] [--no-record]
 
 Equal time is what a user on this machine gets; equal steps asks whether SPADE's extra
-work per step buys a better renderer when time is not the limit.
+work per step buys a better renderer when time is not the limit. The table is saved as the run
+record ``results/lesion_conditioning-<size>px-<seconds>s.json`` unless ``--no-record``.
 """
 import argparse
 import time
@@ -13,18 +14,20 @@ import time
 import pandas as pd
 import torch
 
+from medsynth_nb.course.results import RunRecord, this_command
 from medsynth_nb.data.lesion_pairs import edit_canvases, load_lesion_pairs
 from medsynth_nb.engine import TrainConfig, train
-from medsynth_nb.lesion_study import random_edits
+from medsynth_nb.lesions.fidelity import fidelity_summary, fidelity_table
+from medsynth_nb.lesions.study import random_edits
 from medsynth_nb.models import build_model
 from medsynth_nb.models.lesion_renderer import CONDITIONINGS
 from medsynth_nb.profiles import get_profile, seed_everything
-from medsynth_nb.render_fidelity import fidelity_summary, fidelity_table
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--seconds", type=float, default=72.0, help="training time of each equal-time run")
 parser.add_argument("--size", type=int, default=64)
 parser.add_argument("--edits", type=int, default=50)
+parser.add_argument("--no-record", action="store_true", help="write no run record under results/")
 args = parser.parse_args()
 
 profile = get_profile("cpu")
@@ -54,3 +57,14 @@ for budget, runs in ((f"equal time ({args.seconds:g} s)", equal_time), (f"equal 
 print(f"{args.size}x{args.size}, {len(data.train.subjects)} training subjects, {len(edits)} edits on unseen subjects; "
       f"torch threads {torch.get_num_threads()}")
 print(pd.DataFrame(rows).to_string(index=False))
+
+if not args.no_record:
+    command = this_command()
+    run = RunRecord(f"lesion_conditioning-{args.size}px-{args.seconds:g}s",
+                    f"Lesion renderer: concat vs SPADE conditioning at {args.size} px", command, profile=profile.name)
+    run.add("training subjects", len(data.train.subjects))
+    run.add("edits on unseen subjects", len(edits))
+    run.add("torch threads", torch.get_num_threads())
+    run.add("concat vs SPADE", pd.DataFrame(rows), note="seconds: training wall time; mae and wasserstein: "
+            "against the physics render inside the lesion sub-regions (render_fidelity), all regions")
+    print(f"record: {run.save()}")

@@ -7,7 +7,9 @@ each mouse move while dragging.
     python benchmarks/lesion_render.py --learned concat     # chapter 06's learned renderer (or spade),
                                                             # with the physics as reference row
 
-The learned renderer's time does not depend on its weights, so an untrained one is timed.
+The learned renderer's time does not depend on its weights, so an untrained one is timed. The
+figures are saved as the run record ``results/lesion_render[-learned-<conditioning>].json``
+unless ``--no-record``.
 """
 import os
 
@@ -20,16 +22,18 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from medsynth_nb.course.results import RunRecord, this_command  # noqa: E402
 from medsynth_nb.data import phantom  # noqa: E402
 from medsynth_nb.data.lesion_pairs import EditCanvas  # noqa: E402
-from medsynth_nb.lesion_painter import LesionPainter, on_canvas  # noqa: E402
 from medsynth_nb.models.lesion_renderer import CONDITIONINGS, LesionRenderer  # noqa: E402
+from medsynth_nb.widgets.lesion_painter import LesionPainter, on_canvas  # noqa: E402
 
 torch.set_num_threads(1)
 N_STROKES, SIZE = 20, 128
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--learned", choices=CONDITIONINGS, help="time a learned renderer instead of the physics")
+parser.add_argument("--no-record", action="store_true", help="write no run record under results/")
 args = parser.parse_args()
 subject = phantom.make_subject(0, *phantom.axial_grid(SIZE, 1), tumor=None)
 if args.learned:
@@ -71,3 +75,15 @@ for i in range(N_STROKES):
 print(f"{SIZE}x{SIZE}, {N_STROKES} strokes, 1 core: stroke to new pictures median {np.median(strokes) * 1000:.0f} ms "
       f"(max {max(strokes) * 1000:.0f} ms; target <= 1000 ms), of it the {what} "
       f"{np.median(renders) * 1000:.0f} ms; preview per mouse move median {np.median(previews) * 1000:.0f} ms")
+
+if not args.no_record:
+    command = this_command()
+    run = RunRecord("lesion_render" + (f"-learned-{args.learned}" if args.learned else ""),
+                    f"Lesion painter speed, one core: {what}", command,
+                    profile="cpu (the renderer's widths)" if args.learned else "none (one CPU core)")
+    run.add("stroke to new pictures: median (ms)", round(np.median(strokes) * 1000),
+            note=f"{SIZE}x{SIZE}, {N_STROKES} strokes; target <= 1000 ms")
+    run.add("stroke to new pictures: max (ms)", round(max(strokes) * 1000))
+    run.add("of it the render: median (ms)", round(np.median(renders) * 1000), note=what)
+    run.add("preview per mouse move: median (ms)", round(np.median(previews) * 1000), note=f"{len(previews)} moves")
+    print(f"record: {run.save()}")

@@ -6,8 +6,16 @@ or from Python: ``data_fetch.get("msd_brain", accept_license=True)``, ``data_fet
 ``data_fetch.list_datasets()``. Then ``load_dataset("msd_brain", profile=p)`` gives the same
 ``SynthesisData`` as the phantom. See data_fetch/README.md.
 """
-from .errors import (ChecksumError, DataFetchError, DiskSpaceError, DownloadError, LicenseNotAcceptedError,
-                     NotFetchedError, UnknownDatasetError, UnsafeArchiveError)
+from .errors import (
+                     ChecksumError,
+                     DataFetchError,
+                     DiskSpaceError,
+                     DownloadError,
+                     LicenseNotAcceptedError,
+                     NotFetchedError,
+                     UnknownDatasetError,
+                     UnsafeArchiveError,
+)
 from .fetch import get, info, list_datasets
 from .manifests import DATASETS, Dataset, RemoteFile, manifest, with_checksums
 from .store import data_dir, require_fetched

@@ -53,13 +53,18 @@ class Dataset:
 
 IXI_URL = "http://biomedic.doc.ic.ac.uk/brain-development/downloads/IXI/"
 
+
+def _cc_by_sa(version: str) -> dict[str, str]:
+    """The licence fields of a dataset under Creative Commons BY-SA ``version``."""
+    return {"license": f"CC BY-SA {version}",
+            "license_url": f"https://creativecommons.org/licenses/by-sa/{version}/",
+            "license_terms": "Share and adapt with attribution; derivatives under the same licence."}
+
 DATASETS: dict[str, Dataset] = {d.name: d for d in (
     Dataset(
         name="msd_brain",
         title="Medical Segmentation Decathlon, Task01 BrainTumour (484 labelled glioma subjects, 4 MR contrasts)",
-        license="CC BY-SA 4.0",
-        license_url="https://creativecommons.org/licenses/by-sa/4.0/",
-        license_terms="Share and adapt with attribution; derivatives under the same licence.",
+        **_cc_by_sa("4.0"),
         citation=("Antonelli M. et al. The Medical Segmentation Decathlon. Nat Commun 13, 4128 (2022). "
                   "Simpson A.L. et al. A large annotated medical image dataset for the development and "
                   "evaluation of segmentation algorithms. arXiv:1902.09063 (2019)."),
@@ -79,9 +84,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
     Dataset(
         name="ixi",
         title="IXI: about 580 healthy subjects, T1-, T2- and PD-weighted MR (three London hospitals)",
-        license="CC BY-SA 3.0",
-        license_url="https://creativecommons.org/licenses/by-sa/3.0/",
-        license_terms="Share and adapt with attribution; derivatives under the same licence.",
+        **_cc_by_sa("3.0"),
         citation=("IXI dataset, Biomedical Image Analysis Group, Imperial College London, "
                   "https://brain-development.org/ixi-dataset/ (EPSRC GR/S21533/02)."),
         homepage="https://brain-development.org/ixi-dataset/",

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
+
+from medsynth_nb.io import atomic_write
 
 from .errors import OFFLINE_ALTERNATIVE, NotFetchedError
 from .manifests import Dataset, RemoteFile, manifest
@@ -78,7 +79,4 @@ def record_sha256(root: Path, file: RemoteFile, sha256: str, size: int, url: str
     records = json.loads(path.read_text()) if path.exists() else {}
     records[file.filename] = {"sha256": sha256, "size_bytes": size, "url": url,
                               "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".checksums.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(records, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(records, indent=2, sort_keys=True)))

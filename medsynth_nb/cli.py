@@ -18,8 +18,8 @@ import numpy as np
 
 
 def _phantom(args) -> int:
-    from .data import phantom
-    from .io import save_subject
+    from medsynth_nb.data import phantom
+    from medsynth_nb.data.phantom import save_subject
 
     if args.grid == "volume":
         shape, affine = phantom.volume_grid(args.spacing)
@@ -38,11 +38,12 @@ def _phantom(args) -> int:
 
 
 def _train(args) -> int:
-    from .data.datasets import load_dataset, parse_task
-    from .engine import TrainConfig, train
-    from .metrics import evaluate_imputation, evaluate_model, summarize
-    from .models import IntensityLookup, build_model
-    from .profiles import get_profile, seed_everything
+    from medsynth_nb.data.loaders import load_dataset
+    from medsynth_nb.engine import TrainConfig, train
+    from medsynth_nb.metrics import evaluate_imputation, evaluate_model, summarize
+    from medsynth_nb.models import IntensityLookup, build_model
+    from medsynth_nb.profiles import get_profile, seed_everything
+    from medsynth_nb.tasks import parse_task
 
     task = parse_task(args.task)
     profile = get_profile(args.profile)
@@ -82,13 +83,13 @@ def _train(args) -> int:
 
 
 def _sample(args) -> int:
-    import torch
 
-    from .data.datasets import load_dataset, parse_task
-    from .engine import load_trained
-    from .io import save_slices
-    from .metrics import uncertainty_vs_error
-    from .profiles import get_profile
+    from medsynth_nb.data.loaders import load_dataset
+    from medsynth_nb.engine import load_trained
+    from medsynth_nb.io import save_slices
+    from medsynth_nb.metrics.stats import rank_correlation
+    from medsynth_nb.profiles import get_profile
+    from medsynth_nb.tasks import parse_task
 
     report_path = args.run / "metrics.json"
     if not report_path.exists():
@@ -110,12 +111,12 @@ def _sample(args) -> int:
     truth = slices.images[task.target]
     mean, std = samples.mean(0), samples.std(0)
     head = slices.tissue > 0
-    spearman = uncertainty_vs_error(std, np.abs(mean - truth), head)
+    spearman = rank_correlation(std, np.abs(mean - truth), head)
 
     provenance = {"run": str(args.run), "model": model.config, "task": str(task), "subject": subject,
                   "sampler": args.sampler, "steps": args.steps or model.config["sample_steps"],
                   "seeds": list(range(args.seed, args.seed + args.n_samples)),
-                  "normalisation": data.info["normalisation"],
+                  "normalization": data.info["normalization"],
                   "spearman_std_vs_abs_error_in_head": spearman}
     stem = f"{subject}_{task.target}"
     written = [save_slices(args.out / f"{stem}_sample-mean.nii.gz", mean,
@@ -132,7 +133,7 @@ def _sample(args) -> int:
 
 
 def _profiles(args) -> int:
-    from .profiles import PROFILES, get_profile
+    from medsynth_nb.profiles import PROFILES, get_profile
 
     for profile in PROFILES.values():
         print(profile.describe())
@@ -141,7 +142,7 @@ def _profiles(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .models import MODELS
+    from medsynth_nb.models import MODELS
 
     parser = argparse.ArgumentParser(prog="medsynth", description="MedSynth Notebooks command line")
     sub = parser.add_subparsers(dest="command", required=True)

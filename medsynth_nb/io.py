@@ -15,7 +15,8 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from monai.utils import OptionalImportError  # raised by MONAI readers when pydicom is missing
+
+from medsynth_nb.orientation import FOV_MM, slab_from_display
 
 SYNTHETIC_TAG = "SYNTHETIC"
 
@@ -28,7 +29,11 @@ def _sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: str | Path, write) -> None:
+    """Write ``path`` through ``write(tmp_path)`` into a temporary file beside it, then rename:
+    a reader (or a crash) never sees a half-written file. The one atomic write of the course
+    (images, checkpoints, caches, the data_fetch records)."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -39,7 +44,7 @@ def _atomic_write(path: Path, write) -> None:
             os.remove(tmp)
 
 
-def _refuse_overwrite(paths, overwrite: bool) -> None:
+def refuse_overwrite(paths, overwrite: bool) -> None:
     existing = [str(p) for p in paths if Path(p).exists()]
     if existing and not overwrite:
         raise FileExistsError(f"Not overwriting existing file(s): {', '.join(existing[:3])}"
@@ -58,7 +63,7 @@ def save_nifti(path: str | Path, array: np.ndarray, affine: np.ndarray, *, prove
     if not (path.name.endswith(".nii") or path.name.endswith(".nii.gz")):
         raise ValueError(f"{path}: a NIfTI file name must end in .nii or .nii.gz")
     sidecar_path = _sidecar(path) if synthetic and sidecar else None
-    _refuse_overwrite([p for p in (path, sidecar_path) if p is not None], overwrite)
+    refuse_overwrite([p for p in (path, sidecar_path) if p is not None], overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     img = nib.Nifti1Image(np.asarray(array), affine)
     img.header.set_xyzt_units("mm")
@@ -74,10 +79,10 @@ def save_nifti(path: str | Path, array: np.ndarray, affine: np.ndarray, *, prove
             with open(tmp, "wb") as f:
                 f.write(img.to_bytes())
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
     if sidecar_path is not None:
         record = {"synthetic": True, "generator": "medsynth_nb", **(provenance or {})}
-        _atomic_write(sidecar_path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, sort_keys=True)))
+        atomic_write(sidecar_path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, sort_keys=True)))
     return path
 
 
@@ -87,14 +92,11 @@ def save_slices(path: str | Path, images: np.ndarray, *, slice_gap_mm: float = 5
     or K x N x H x W, K along the 4th axis, e.g. samples) as a synthetic NIfTI volume in the
     phantom's [x, y, z] orientation. The affine holds the pixel spacing only (the slab's
     position in the head is not kept), which the provenance says."""
-    from .data.phantom import FOV_MM
-
     images = np.asarray(images, dtype=np.float32)
     if images.ndim not in (3, 4):
         raise ValueError(f"save_slices takes N x H x W or K x N x H x W images; got shape {images.shape}.")
-    # display slices [z, -y, x] -> [x, y, z], as the phantom writes its volumes
-    to_volume = lambda a: np.ascontiguousarray(np.transpose(a, (2, 1, 0))[:, ::-1])  # noqa: E731
-    volume = to_volume(images) if images.ndim == 3 else np.stack([to_volume(a) for a in images], axis=-1)
+    volume = (slab_from_display(images) if images.ndim == 3
+              else np.stack([slab_from_display(a) for a in images], axis=-1))
     pixel = FOV_MM / images.shape[-1]
     provenance = {"affine": "pixel spacing only; the slab's position in the head is not recorded", **(provenance or {})}
     return save_nifti(path, volume, np.diag([pixel, pixel, slice_gap_mm, 1.0]), provenance=provenance,
@@ -129,37 +131,11 @@ def is_synthetic(path: str | Path) -> bool:
 
 def load_dicom(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """A DICOM series (folder) or file via MONAI's LoadImage; needs ``pydicom``."""
-    from monai.transforms import LoadImage
+    from monai.transforms import LoadImage  # here: MONAI loads torch, which NIfTI files do not need
+    from monai.utils import OptionalImportError  # raised by MONAI readers when pydicom is missing
 
     try:
         image = LoadImage(reader="PydicomReader", image_only=True, ensure_channel_first=False)(str(path))
     except (ImportError, RuntimeError, OptionalImportError) as err:
         raise ValueError(f"Could not read DICOM from {path} ({err}). DICOM needs pydicom: pip install pydicom") from err
     return np.asarray(image, dtype=np.float32), np.asarray(image.affine)
-
-
-def save_subject(subject, out_dir: str | Path, *, with_clean: bool = False, overwrite: bool = False) -> list[Path]:
-    """Write a phantom subject as ``<id>_<modality>.nii.gz`` (+ ``_clean``), ``<id>_tissue``,
-    ``<id>_tumor`` and ``<id>.json`` (label codes, physics parameters, seed, provenance)."""
-    from .data import phantom, tumor
-
-    out = Path(out_dir)
-    sid = subject.subject_id
-    volumes = {f"{sid}_{m}": v for m, v in subject.images.items()}
-    if with_clean:
-        volumes.update({f"{sid}_{m}_clean": v for m, v in subject.clean.items()})
-    volumes.update({f"{sid}_tissue": subject.tissue, f"{sid}_tumor": subject.tumor})
-    meta = out / f"{sid}.json"
-    _refuse_overwrite([out / f"{n}.nii.gz" for n in volumes] + [meta], overwrite)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, volume in volumes.items():
-        dtype = np.uint8 if volume.dtype == np.uint8 else np.float32
-        written.append(save_nifti(out / f"{name}.nii.gz", volume.astype(dtype), subject.affine,
-                                  sidecar=False, overwrite=overwrite))
-    record = {**subject.params, "subject": sid, "synthetic": True,
-              "tissue_labels": phantom.TISSUE_LABELS, "tumor_labels": tumor.LABELS,
-              "units": {"t1": "a.u.", "t2": "a.u.", "pd": "a.u.", "flair": "a.u.", "t1ce": "a.u.",
-                        "ct": "HU", "pet": "relative FDG uptake (WM = 1)"}}
-    _atomic_write(meta, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, sort_keys=True, default=str)))
-    return written + [meta]

@@ -1,0 +1,30 @@
+"""Data: the phantom (anatomy, physics, tumors, scanner sites), slice sets split by subject,
+loaders for the phantom and fetched public datasets, image corruptions, and chapter 06's
+lesion/healthy pairs.
+
+Names are loaded on first use (PEP 562), so ``from medsynth_nb.data import tumor`` stays
+light: a label-map editor need not import torch.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "load_dataset": "loaders",
+    "load_phantom": "phantom_slices",
+    "SliceSet": "slices", "SynthesisData": "slices", "UnpairedSlices": "slices",
+    "normalize": "intensity", "to_hu": "intensity", "CT_WINDOW_HU": "intensity", "MR_PERCENTILE": "intensity",
+    "EditCanvas": "lesion_pairs", "LesionSlices": "lesion_pairs", "edit_canvases": "lesion_pairs",
+    "load_lesion_data": "lesion_pairs", "margin_px": "lesion_pairs",
+}
+_MODULES = ("anatomy", "corruptions", "fields", "intensity", "lesion_pairs", "loaders", "phantom", "phantom_slices",
+            "physics", "real", "slices", "tumor")
+__all__ = sorted(_EXPORTS) + list(_MODULES)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from scipy import ndimage
+
+from medsynth_nb.io import atomic_write
 
 ATLAS_VERSION = 1  # bump when the derivation below changes, to invalidate caches
 _TEMPLATE = "mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz"
@@ -78,6 +79,9 @@ def _derive() -> Atlas:
     return Atlas(gm=gm, wm=wm, intracranial=ic, dist_mm=dist, affine=affine)
 
 
+CACHED_CHANNELS = ("gm", "wm", "intracranial", "dist_mm")
+
+
 def _cache_file() -> Path:
     root = Path(os.environ.get("MEDSYNTH_CACHE", Path.home() / ".cache" / "medsynth_nb"))
     return root / f"mni_atlas_v{ATLAS_VERSION}.npz"
@@ -93,16 +97,18 @@ def load_atlas() -> Atlas:
                 return Atlas(**{k: z[k].astype(np.float32) for k in z.files})
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache is rebuilt below
-    atlas = _derive()
+    # The cache holds float16 channels; the atlas of the first run is rounded the same way,
+    # so a fresh machine renders the same subjects as every later run does.
+    derived = _derive()
+    stored = {name: getattr(derived, name).astype(np.float16) for name in CACHED_CHANNELS}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Atomic: a reader never sees a half-written cache.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, gm=atlas.gm.astype(np.float16), wm=atlas.wm.astype(np.float16),
-                     intracranial=atlas.intracranial.astype(np.float16),
-                     dist_mm=atlas.dist_mm.astype(np.float16), affine=atlas.affine)
-        os.replace(tmp, path)
+
+        def write(tmp):  # a file object: given a path, np.savez would append ".npz" to it
+            with open(tmp, "wb") as f:
+                np.savez(f, **stored, affine=derived.affine)
+
+        atomic_write(path, write)
     except OSError:
         pass  # read-only home: works, just slower next time
-    return atlas
+    return Atlas(**{k: v.astype(np.float32) for k, v in stored.items()}, affine=derived.affine.astype(np.float32))

@@ -37,7 +37,7 @@ def _as_float_images(images) -> tuple[np.ndarray, Callable]:
         back = lambda out: out.astype(array.dtype)  # noqa: E731
     if array.ndim < 2 or not np.issubdtype(array.dtype, np.floating):
         raise ValueError(f"images must be float images in [0, 1] shaped H x W or N x H x W; got {array.dtype} "
-                         f"{array.shape}. Normalise them first (e.g. medsynth_nb.data.datasets.normalize).")
+                         f"{array.shape}. Normalise them first (e.g. medsynth_nb.data.normalize).")
     return array.astype(np.float64), back
 
 

@@ -26,9 +26,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import phantom
-from .datasets import (MR_PERCENTILE, SynthesisData, check_split, display_slices, phantom_slabs, slab_from_display,
-                       split_by_subject)
+from medsynth_nb.data import phantom
+from medsynth_nb.data.intensity import MR_PERCENTILE
+from medsynth_nb.data.phantom_slices import check_split, phantom_slabs, split_by_subject
+from medsynth_nb.data.slices import SubjectSlices, SynthesisData
+from medsynth_nb.orientation import display_slices, slab_from_display
 
 CONTRASTS = ("t1", "t1ce", "t2", "flair")
 EDIT_MARGIN_MM = 4.0
@@ -58,13 +60,15 @@ def edit_region(labels: torch.Tensor, previous: torch.Tensor | None = None, *, m
 
 
 @dataclass
-class LesionSlices:
+class LesionSlices(SubjectSlices):
     images: np.ndarray            # N x 4 x H x W float32 in [0, 1], CONTRASTS order, with the lesion
     labels: np.ndarray            # N x H x W uint8, 0-3
     brain: np.ndarray             # N x H x W bool
     subject_ids: np.ndarray
     healthy: np.ndarray | None = None   # N x 4 x H x W: the same slices without tumour (phantom only)
     info: dict = field(default_factory=dict)
+
+    per_slice = ("images", "labels", "brain", "subject_ids", "healthy")
 
     def __post_init__(self):
         n = len(self.subject_ids)
@@ -79,30 +83,14 @@ class LesionSlices:
             raise ValueError(f"Label values {bad} are not tumour codes (0 background, 1 necrosis, 2 oedema, "
                              "3 enhancing); map them to these codes first.")
 
-    def __len__(self) -> int:
-        return len(self.subject_ids)
-
     @property
     def image_size(self) -> int:
         return self.images.shape[-1]
 
     @property
-    def subjects(self) -> list[str]:
-        return sorted(set(self.subject_ids.tolist()))
-
-    @property
     def with_lesion(self) -> np.ndarray:
         """Indices of the slices that hold any tumour label."""
         return np.flatnonzero(self.labels.reshape(len(self), -1).any(1))
-
-    def select(self, index) -> "LesionSlices":
-        index = np.asarray(index)
-        healthy = None if self.healthy is None else self.healthy[index]
-        return LesionSlices(self.images[index], self.labels[index], self.brain[index], self.subject_ids[index],
-                            healthy, self.info)
-
-    def by_subjects(self, subject_ids) -> "LesionSlices":
-        return self.select(np.flatnonzero(np.isin(self.subject_ids, list(subject_ids))))
 
     def tensors(self, index) -> dict[str, torch.Tensor]:
         """``images`` (B x 4 x H x W), ``labels`` (B x 1 x H x W, long), ``brain`` (B x 1 x H x W)
@@ -138,9 +126,9 @@ def random_discs(brain: torch.Tensor, generator: torch.Generator, fov_mm: float 
         inside = brain[i, 0].flatten().nonzero().flatten()
         if use >= DECOY_PROBABILITY or len(inside) == 0:
             continue
-        centre = inside[int(pick * len(inside)) % len(inside)]
+        center = inside[int(pick * len(inside)) % len(inside)]
         r = (DECOY_RADIUS_MM[0] + radius * (DECOY_RADIUS_MM[1] - DECOY_RADIUS_MM[0])) * px_per_mm
-        discs[i, 0] = (((rows - centre // w) ** 2 + (cols - centre % w) ** 2) <= r ** 2).float()
+        discs[i, 0] = (((rows - center // w) ** 2 + (cols - center % w) ** 2) <= r ** 2).float()
     return discs
 
 
@@ -192,7 +180,7 @@ def load_lesion_pairs(n_subjects: int = 40, image_size: int = 96, slices_per_sub
 
     info = {"name": "phantom", "seed": seed, "site": site, "image_size": image_size, "n_subjects": n_subjects,
             "slices_per_subject": slices_per_subject,
-            "normalisation": f"lesion and healthy images / healthy p{MR_PERCENTILE} in head, clip [0,1]"}
+            "normalization": f"lesion and healthy images / healthy p{MR_PERCENTILE} in head, clip [0,1]"}
     return LesionData(*(concat(index) for index in split_by_subject(n_subjects, split, rng)), info)
 
 
@@ -221,7 +209,7 @@ def load_lesion_data(name: str = "phantom", profile=None, **kwargs) -> LesionDat
         kwargs.setdefault("slices_per_subject", profile.slices_per_subject)
     if name == "phantom":
         return load_lesion_pairs(**kwargs)
-    from .datasets import load_dataset
+    from medsynth_nb.data.loaders import load_dataset
 
     return lesion_slices(load_dataset(name, **kwargs))
 

@@ -24,22 +24,25 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from . import physics
-from .anatomy import load_atlas
-from .fields import plane_wave_field
-from .tumor import TumorParams, check_labels, random_params, tumor_labels
+from medsynth_nb.data import physics
+from medsynth_nb.data.anatomy import load_atlas
+from medsynth_nb.data.fields import plane_wave_field
+from medsynth_nb.data.tumor import LABELS, TumorParams, check_labels, random_params, tumor_labels
+from medsynth_nb.io import atomic_write, refuse_overwrite, save_nifti
+from medsynth_nb.orientation import FOV_MM  # noqa: F401 (phantom.FOV_MM: the grids it renders)
 
-TISSUE_LABELS = {0: "air", 1: "csf", 2: "gm", 3: "wm", 4: "bone", 5: "fat", 6: "tumour"}
+TISSUE_LABELS = {0: "air", 1: "csf", 2: "gm", 3: "wm", 4: "bone", 5: "fat", 6: "tumor"}
 # Streams of randomness, so that e.g. a new tumour does not change the noise.
 _ANATOMY, _TUMOR, _TISSUES, _NOISE = range(4)
-FOV_MM = 230.0                    # in-plane field of view of the default axial grids
 HEAD_CENTER_MM = (0.0, -18.0, 20.0)
 
 
@@ -141,8 +144,8 @@ def _to_template(coords: np.ndarray, geo: dict) -> np.ndarray:
     """Subject mm -> template mm: inverse scale/rotation/shift plus a smooth warp."""
     a = np.deg2rad(geo["rotation_deg"])
     rot = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]], np.float32)
-    centred = coords - np.asarray(HEAD_CENTER_MM, np.float32) - np.asarray(geo["shift_mm"], np.float32)
-    moved = (centred @ rot) / np.asarray(geo["scale"], np.float32) + np.asarray(HEAD_CENTER_MM, np.float32)
+    centered = coords - np.asarray(HEAD_CENTER_MM, np.float32) - np.asarray(geo["shift_mm"], np.float32)
+    moved = (centered @ rot) / np.asarray(geo["scale"], np.float32) + np.asarray(HEAD_CENTER_MM, np.float32)
     warp = plane_wave_field(geo["warp_seed"], coords, (60.0, 160.0), channels=3)
     return moved + geo["warp_mm"] * warp
 
@@ -161,8 +164,8 @@ def _healthy_fractions(coords: np.ndarray, geo: dict) -> np.ndarray:
     # Skull thickness varies smoothly over the head; the frontal sinus thickens the
     # frontal bone and hollows it (air inside bone: dark on MRI, -1000 HU on CT).
     thick = geo["skull_mm"] * (1 + 0.15 * plane_wave_field(geo["warp_seed"] + 1, coords, (80.0, 200.0))[..., 0])
-    sinus_centre = np.array([0.0, 62.0, 8.0], np.float32)
-    sinus = np.linalg.norm((coords - sinus_centre) / np.asarray(geo["sinus_mm"], np.float32), axis=-1)
+    sinus_center = np.array([0.0, 62.0, 8.0], np.float32)
+    sinus = np.linalg.norm((coords - sinus_center) / np.asarray(geo["sinus_mm"], np.float32), axis=-1)
     thick = thick + 8.0 * np.exp(-(sinus**2))
     table = geo["table_mm"]
     bone = _ramp(dist, 0.0) * (1 - _ramp(dist, thick))
@@ -282,3 +285,28 @@ def _acquire(clean: dict, subject: Subject, site: physics.Site, signals: dict, c
     counts = np.clip(np.round(mean_counts + np.sqrt(mean_counts) * rng.standard_normal(mean_counts.shape)), 0, None)
     out["pet"] = (counts / site.pet_counts).astype(np.float32)
     return out
+
+
+def save_subject(subject, out_dir: str | Path, *, with_clean: bool = False, overwrite: bool = False) -> list[Path]:
+    """Write a phantom subject as ``<id>_<modality>.nii.gz`` (+ ``_clean``), ``<id>_tissue``,
+    ``<id>_tumor`` and ``<id>.json`` (label codes, physics parameters, seed, provenance)."""
+    out = Path(out_dir)
+    sid = subject.subject_id
+    volumes = {f"{sid}_{m}": v for m, v in subject.images.items()}
+    if with_clean:
+        volumes.update({f"{sid}_{m}_clean": v for m, v in subject.clean.items()})
+    volumes.update({f"{sid}_tissue": subject.tissue, f"{sid}_tumor": subject.tumor})
+    meta = out / f"{sid}.json"
+    refuse_overwrite([out / f"{n}.nii.gz" for n in volumes] + [meta], overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, volume in volumes.items():
+        dtype = np.uint8 if volume.dtype == np.uint8 else np.float32
+        written.append(save_nifti(out / f"{name}.nii.gz", volume.astype(dtype), subject.affine,
+                                  sidecar=False, overwrite=overwrite))
+    record = {**subject.params, "subject": sid, "synthetic": True,
+              "tissue_labels": TISSUE_LABELS, "tumor_labels": LABELS,
+              "units": {"t1": "a.u.", "t2": "a.u.", "pd": "a.u.", "flair": "a.u.", "t1ce": "a.u.",
+                        "ct": "HU", "pet": "relative FDG uptake (WM = 1)"}}
+    atomic_write(meta, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, sort_keys=True, default=str)))
+    return written + [meta]

@@ -28,11 +28,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from medsynth_nb.tasks import MODALITIES, MR_MODALITIES  # noqa: F401 (physics.MODALITIES: what it renders)
+
 # Tissue channels of the partial-volume model, in this order everywhere.
 TISSUES = ("air", "csf", "gm", "wm", "cortical_bone", "diploe", "fat",
            "necrosis", "edema", "enhancing")
-MR_MODALITIES = ("t1", "t2", "pd", "flair", "t1ce")
-MODALITIES = MR_MODALITIES + ("ct", "pet")
 
 
 @dataclass(frozen=True)

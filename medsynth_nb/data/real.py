@@ -37,9 +37,10 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 from tqdm.auto import tqdm
 
-from ..io import _atomic_write
-from .datasets import MR_PERCENTILE, SliceSet, SynthesisData, normalize
-from .phantom import FOV_MM
+from medsynth_nb.data.intensity import MR_PERCENTILE, normalize
+from medsynth_nb.data.phantom import FOV_MM
+from medsynth_nb.data.slices import SliceSet, SynthesisData
+from medsynth_nb.io import atomic_write
 
 SLICE_GAP_MM = 5.0                 # as the phantom's slabs
 SPLIT = (0.6, 0.2, 0.2)            # train / val / test fractions of the subjects
@@ -183,14 +184,14 @@ def axial_slab(volumes: Volumes, image_size: int, n_slices: int) -> dict[str, np
     if not mask.any():
         raise ValueError("the mask is empty: no brain/head found")
     inside = np.argwhere(mask)
-    centre_voxel = (inside.min(0) + inside.max(0)) / 2
-    centre_voxel[2] = np.argmax(mask.sum((0, 1)))  # canonical grid: axis 2 is inferior -> superior
-    centre = affine[:3, :3] @ centre_voxel + affine[:3, 3]
+    center_voxel = (inside.min(0) + inside.max(0)) / 2
+    center_voxel[2] = np.argmax(mask.sum((0, 1)))  # canonical grid: axis 2 is inferior -> superior
+    center = affine[:3, :3] @ center_voxel + affine[:3, 3]
     pixel_mm = FOV_MM / image_size
     in_plane = (np.arange(image_size) - (image_size - 1) / 2) * pixel_mm
     heights = (np.arange(n_slices) - (n_slices - 1) / 2) * SLICE_GAP_MM
     z, row, col = np.meshgrid(heights, in_plane, in_plane, indexing="ij")
-    world = np.stack([centre[0] + col, centre[1] - row, centre[2] + z])  # rows run anterior -> posterior
+    world = np.stack([center[0] + col, center[1] - row, center[2] + z])  # rows run anterior -> posterior
     inverse = np.linalg.inv(affine)
     voxels = np.tensordot(inverse[:3, :3], world, axes=1) + inverse[:3, 3, None, None, None]
     # Anti-aliasing before downsampling in plane (the sigma skimage's rescale uses).
@@ -211,7 +212,7 @@ def _save_npz(path: Path, slab: dict) -> None:
             np.savez_compressed(f, mask=slab["mask"], tumor=slab["tumor"],
                                 **{f"image_{m}": v for m, v in slab["images"].items()})
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def preprocess(source: MSDBrain | IXI, subject_ids: list[str], cache: Path, image_size: int,
@@ -241,7 +242,7 @@ def subject_split(cache: Path, subject_ids: list[str], seed: int) -> dict[str, l
     n_train, n_val, _ = _part_sizes(len(order))
     split = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
     cache.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(split, indent=1)))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(split, indent=1)))
     return split
 
 
@@ -306,7 +307,7 @@ def load_real(name: str, profile=None, *, n_subjects: int | None = None, image_s
     info = {"name": name, "seed": seed, "image_size": image_size, "slices_per_subject": slices_per_subject,
             "n_subjects": sum(len(ids) for ids in chosen.values()), "subjects_available": len(available),
             "modalities": list(source.modalities),
-            "normalisation": f"/ p{MR_PERCENTILE} inside the mask, clip [0,1] (as the phantom's MR)",
+            "normalization": f"/ p{MR_PERCENTILE} inside the mask, clip [0,1] (as the phantom's MR)",
             "clean": "the acquired images: real data have no noise-free truth",
             "tissue": f"{'brain' if name == 'msd_brain' else 'head'} mask (0/1): real data have no tissue map",
             "tumor": "MSD labels mapped to the course's" if name == "msd_brain" else "none: healthy subjects",

@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .fields import plane_wave_field
+from medsynth_nb.data.fields import plane_wave_field
 
-LABELS = {0: "background", 1: "necrosis", 2: "edema", 3: "enhancing"}
+NECROSIS, EDEMA, ENHANCING = 1, 2, 3
+LABELS = {0: "background", NECROSIS: "necrosis", EDEMA: "edema", ENHANCING: "enhancing"}
 
 
 @dataclass(frozen=True)

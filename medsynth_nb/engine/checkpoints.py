@@ -10,13 +10,13 @@ killed while saving keeps its previous checkpoint.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+
+from medsynth_nb.io import atomic_write
 
 FORMAT = "medsynth-checkpoint/1"
 
@@ -55,14 +55,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizers: dict, 
     metadata = {"format": FORMAT, "config": json.dumps(model.config), "state": json.dumps(state),
                 "optimizers": json.dumps(optim_plain)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
     return path
 
 

@@ -24,9 +24,11 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ..data.datasets import SynthesisData, parse_task
-from ..metrics import evaluate_model
-from . import checkpoints
+from medsynth_nb.data.slices import SynthesisData
+from medsynth_nb.engine import checkpoints
+from medsynth_nb.metrics import evaluate_model
+from medsynth_nb.models.base import parameter_count
+from medsynth_nb.tasks import parse_task
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
@@ -185,14 +187,14 @@ def compare_runs(models: dict, histories: dict[str, History]) -> pd.DataFrame:
         history = histories[name]
         network = getattr(model, "generator", model)
         last = {k: v for k, v in (history.val[-1] if history.val else {}).items() if k != "step"}
-        rows[name] = {"parameters": sum(p.numel() for p in network.parameters()), "steps": history.step,
+        rows[name] = {"parameters": parameter_count(network), "steps": history.step,
                       "seconds": round(history.elapsed_s), **{f"val {k}": v for k, v in last.items()}}
     return pd.DataFrame(rows).T
 
 
 def load_trained(path: str | Path, device: str = "cpu"):
     """Model and history from a checkpoint file or a run folder (weights only, no pickle)."""
-    from ..models import model_from_config
+    from medsynth_nb.models import model_from_config
 
     path = Path(path)
     if path.is_dir():

@@ -5,16 +5,17 @@ Each model class has ``for_task(task, profile, **overrides)`` and is rebuilt fro
 """
 from __future__ import annotations
 
-from ..data.datasets import parse_task
-from .cyclegan import CycleGAN
-from .diffusion import DiffusionSynthesiser
-from .heteroscedastic import HeteroscedasticUNet
-from .lesion_renderer import LesionRenderer
-from .lesion_segmenter import LesionSegmenter
-from .lookup import IntensityLookup
-from .pix2pix import Pix2Pix
-from .resvit import ResViT
-from .unet import UNetRegressor
+from medsynth_nb.models.base import parameter_count
+from medsynth_nb.models.cyclegan import CycleGAN
+from medsynth_nb.models.diffusion import DiffusionSynthesiser
+from medsynth_nb.models.heteroscedastic import HeteroscedasticUNet
+from medsynth_nb.models.lesion_renderer import LesionRenderer
+from medsynth_nb.models.lesion_segmenter import LesionSegmenter
+from medsynth_nb.models.lookup import IntensityLookup
+from medsynth_nb.models.pix2pix import Pix2Pix
+from medsynth_nb.models.resvit import ResViT
+from medsynth_nb.models.unet import UNetRegressor
+from medsynth_nb.tasks import parse_task
 
 MODELS = {
     "unet": UNetRegressor,
@@ -50,4 +51,4 @@ def model_from_config(config: dict):
     return model
 
 
-__all__ = ["MODELS", "build_model", "model_from_config", "CycleGAN", "DiffusionSynthesiser", "HeteroscedasticUNet", "IntensityLookup", "LesionRenderer", "LesionSegmenter", "Pix2Pix", "ResViT", "UNetRegressor"]
+__all__ = ["MODELS", "build_model", "model_from_config", "parameter_count", "CycleGAN", "DiffusionSynthesiser", "HeteroscedasticUNet", "IntensityLookup", "LesionRenderer", "LesionSegmenter", "Pix2Pix", "ResViT", "UNetRegressor"]

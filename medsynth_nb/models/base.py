@@ -12,21 +12,16 @@ The engine never asks which model it is training.
 """
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Callable
 
 import torch
 
 Update = Callable[[torch.Tensor, str], None]
 
 
-class SynthesisModel(Protocol):
-    config: dict
-
-    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
-
-    def train_step(self, batch: dict[str, torch.Tensor], update: Update) -> dict[str, torch.Tensor]: ...
-
-    def predict(self, source: torch.Tensor) -> torch.Tensor: ...
+def parameter_count(module: torch.nn.Module) -> int:
+    """How many numbers a network learns (every parameter tensor's size, summed)."""
+    return sum(p.numel() for p in module.parameters())
 
 
 class Synthesiser(torch.nn.Module):

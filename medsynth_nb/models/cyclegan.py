@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from monai.losses import PatchAdversarialLoss
 from torch import nn
 
-from ..data.datasets import base_modality
-from .base import Synthesiser
-from .pix2pix import patch_discriminator
+from medsynth_nb.models.base import Synthesiser
+from medsynth_nb.models.pix2pix import patch_discriminator
+from medsynth_nb.tasks import base_modality
 
 
 class ImagePool(nn.Module):

@@ -18,25 +18,18 @@ from __future__ import annotations
 import math
 
 import torch
-from monai.networks.nets import UNet
 
-from .base import Synthesiser
+from medsynth_nb.models.unet import UNetSynthesiser
 
 # log b is clamped: an exploding 1/b early in training would otherwise produce NaNs.
 LOG_SCALE_RANGE = (-7.0, 1.0)
 
 
-class HeteroscedasticUNet(Synthesiser):
-    def __init__(self, in_channels: int = 1, channels=(16, 32, 64, 128), lr: float = 1e-3, dropout: float = 0.1):
-        super().__init__()
-        self.config = {"in_channels": in_channels, "channels": list(channels), "lr": lr, "dropout": dropout}
-        # Two output channels: the image mean and the log of the Laplace scale.
-        self.net = UNet(spatial_dims=2, in_channels=in_channels, out_channels=2, channels=channels,
-                        strides=(2,) * (len(channels) - 1), num_res_units=2, dropout=dropout)
+class HeteroscedasticUNet(UNetSynthesiser):
+    out_channels = 2  # the image mean and the log of the Laplace scale
 
-    @classmethod
-    def for_task(cls, task, profile, **overrides):
-        return cls(in_channels=len(task.sources), channels=tuple(profile.channels), **overrides)
+    def __init__(self, in_channels: int = 1, channels=(16, 32, 64, 128), lr: float = 1e-3, dropout: float = 0.1):
+        super().__init__(in_channels, channels, lr, dropout)
 
     def mean_and_log_scale(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.net(source)

@@ -27,9 +27,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from monai.networks.blocks import SPADE
 
-from ..data.lesion_pairs import CONTRASTS, edit_region, margin_px
-from ..metrics import mae, psnr, ssim
-from .pix2pix import Pix2Pix
+from medsynth_nb.data.lesion_pairs import CONTRASTS, edit_region, margin_px
+from medsynth_nb.metrics import mae, psnr, ssim
+from medsynth_nb.models.pix2pix import Pix2Pix
 
 CONDITIONINGS = ("concat", "spade")
 N_LABELS = 3                                   # necrosis, oedema, enhancing (background implicit)

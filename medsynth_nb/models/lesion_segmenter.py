@@ -29,7 +29,7 @@ import torch
 from monai.losses import DiceCELoss
 from monai.networks.nets import UNet
 
-from ..data.lesion_pairs import CONTRASTS, LesionSlices
+from medsynth_nb.data.lesion_pairs import CONTRASTS, LesionSlices
 
 N_CLASSES = 4  # background + the three BraTS codes
 REGIONS = {"wt": (1, 2, 3), "tc": (1, 3), "et": (3,)}  # whole tumour, tumour core, enhancing tumour

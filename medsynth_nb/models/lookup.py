@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.datasets import SliceSet, parse_task
+from medsynth_nb.data.slices import SliceSet
+from medsynth_nb.tasks import parse_task
 
 
 class IntensityLookup:

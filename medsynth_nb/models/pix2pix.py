@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from monai.losses import PatchAdversarialLoss
 from monai.networks.nets import PatchDiscriminator, UNet
 
-from .base import Synthesiser
+from medsynth_nb.models.base import Synthesiser
 
 
 def patch_discriminator(in_channels: int, channels: int = 32, layers: int = 3) -> PatchDiscriminator:

@@ -34,19 +34,15 @@ from monai.losses import PatchAdversarialLoss
 from monai.networks.blocks import TransformerBlock
 from torch import nn
 
-from .base import Synthesiser
-from .cyclegan import ResidualBlock
-from .pix2pix import Pix2Pix, patch_discriminator
+from medsynth_nb.models.base import Synthesiser, parameter_count
+from medsynth_nb.models.cyclegan import ResidualBlock
+from medsynth_nb.models.pix2pix import Pix2Pix, patch_discriminator
 
 DOWNSAMPLING = 4  # two stride-2 convolutions between the image and the bottleneck
 # Tokens per image the profile aims at. Attention costs tokens^2, but up to ~144 tokens the CNN
 # blocks dominate a step; measured (benchmarks/resvit_cost.py, cpu profile, 1 thread, busy machine): 9 tokens
 # 0.81 s, 64 tokens 0.96 s, 576 tokens (1 x 1 patches) 2.5 s per step, pix2pix 0.41 s.
 TARGET_TOKENS = {"smoke": 16, "cpu": 64, "gpu": 256}
-
-
-def parameter_count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def patch_size_for(bottleneck: int, tokens: int) -> int:

@@ -13,19 +13,29 @@ import torch
 import torch.nn.functional as F
 from monai.networks.nets import UNet
 
-from .base import Synthesiser
+from medsynth_nb.models.base import Synthesiser
 
 
-class UNetRegressor(Synthesiser):
-    def __init__(self, in_channels: int = 1, channels=(16, 32, 64, 128), lr: float = 1e-3, dropout: float = 0.0):
+class UNetSynthesiser(Synthesiser):
+    """Base of the models around one MONAI U-Net ``net`` (residual units, stride-2 levels)
+    with ``out_channels`` outputs; config: in_channels, channels, lr, dropout."""
+
+    out_channels = 1
+
+    def __init__(self, in_channels: int, channels, lr: float, dropout: float):
         super().__init__()
         self.config = {"in_channels": in_channels, "channels": list(channels), "lr": lr, "dropout": dropout}
-        self.net = UNet(spatial_dims=2, in_channels=in_channels, out_channels=1, channels=channels,
+        self.net = UNet(spatial_dims=2, in_channels=in_channels, out_channels=self.out_channels, channels=channels,
                         strides=(2,) * (len(channels) - 1), num_res_units=2, dropout=dropout)
 
     @classmethod
     def for_task(cls, task, profile, **overrides):
         return cls(in_channels=len(task.sources), channels=tuple(profile.channels), **overrides)
+
+
+class UNetRegressor(UNetSynthesiser):
+    def __init__(self, in_channels: int = 1, channels=(16, 32, 64, 128), lr: float = 1e-3, dropout: float = 0.0):
+        super().__init__(in_channels, channels, lr, dropout)
 
     def forward(self, source: torch.Tensor) -> torch.Tensor:
         return self.net(source)

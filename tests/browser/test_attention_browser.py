@@ -1,6 +1,5 @@
 """Chapter 04's AttentionExplorer in a real browser: clicking a patch redraws the attention picture."""
 import pytest
-
 from harness import error_outputs, open_widget_notebook, screenshot, wait_for, wait_for_img_change
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]

@@ -1,6 +1,5 @@
 """Chapter 00 in a real browser: Run All Cells succeeds and the slice viewer responds."""
 import pytest
-
 from harness import NOTEBOOKS_DIR, check_slice_viewer_redraws, open_notebook, run_all_cells, screenshot
 
 CHAPTER = "00_synthesis_in_one_afternoon.ipynb"

@@ -1,7 +1,6 @@
 """Chapter 05's "Explain this image" widget in a real browser: clicking a square redraws the
 attribution, choosing another model redraws the synthetic image, and no cell raises."""
 import pytest
-
 from harness import error_outputs, open_widget_notebook, screenshot, wait_for, wait_for_img_change
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -12,8 +11,8 @@ SELECTED = ".medsynth-explain-selected"
 
 BUILD_WIDGET = '''\
 import torch
-from medsynth_nb import uncertainty
-from medsynth_nb.data.datasets import load_dataset
+from medsynth_nb.analysis import uncertainty
+from medsynth_nb.data import load_dataset
 from medsynth_nb.models import build_model
 from medsynth_nb.profiles import get_profile
 from medsynth_nb.widgets import ExplainImage, images_from_slices

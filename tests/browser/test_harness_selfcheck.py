@@ -1,8 +1,13 @@
 """Proves the browser harness itself works, on a tiny notebook it writes (seconds, no model)."""
 import pytest
-
-from harness import (check_slice_viewer_redraws, error_outputs, open_notebook, run_all_cells,
-                     screenshot, write_demo_notebook)
+from harness import (
+    check_slice_viewer_redraws,
+    error_outputs,
+    open_notebook,
+    run_all_cells,
+    screenshot,
+    write_demo_notebook,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 

@@ -1,7 +1,6 @@
 """Chapter 06's lesion painter in a real browser: a mouse drag on the label map (ipyevents)
 paints tumour and re-renders the contrasts; the undo button brings both pictures back."""
 import pytest
-
 from harness import error_outputs, open_widget_notebook, screenshot, wait_for, wait_for_img_change
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -13,7 +12,7 @@ STATUS = ".medsynth-painter-status"
 
 BUILD_PAINTER = '''\
 from medsynth_nb.data import phantom
-from medsynth_nb.lesion_painter import LesionPainter
+from medsynth_nb.widgets import LesionPainter
 
 subject = phantom.make_subject(5, *phantom.axial_grid(64, 1), tumor=None)
 painter = LesionPainter(subject)
@@ -28,12 +27,12 @@ PIXELS_JS = """img => {
   const context = canvas.getContext('2d');
   context.drawImage(img, 0, 0);
   const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
-  let checksum = 0, coloured = 0;
+  let checksum = 0, colored = 0;
   for (let i = 0; i < data.length; i += 4) {
     checksum = (checksum * 31 + data[i] * 65536 + data[i + 1] * 256 + data[i + 2]) % 2147483647;
-    if (data[i] !== data[i + 1] || data[i + 1] !== data[i + 2]) coloured++;
+    if (data[i] !== data[i + 1] || data[i + 1] !== data[i + 2]) colored++;
   }
-  return {checksum, coloured, width: canvas.width};
+  return {checksum, colored, width: canvas.width};
 }"""
 
 
@@ -72,7 +71,7 @@ def test_dragging_paints_and_undo_restores_both_pictures(jupyter_lab, lab_page, 
     wait_for_img_change(painter, CONTRASTS, contrasts_src)
     wait_for_img_change(painter, LABELS, label_src)
     painted_labels, painted_contrasts = pixels(painter, LABELS), pixels(painter, CONTRASTS)
-    assert painted_labels["coloured"] > start_labels["coloured"] + 500, (start_labels, painted_labels)
+    assert painted_labels["colored"] > start_labels["colored"] + 500, (start_labels, painted_labels)
     assert painted_contrasts["checksum"] != start_contrasts["checksum"], "the contrasts were not re-rendered"
     screenshot(painter, artifacts_dir / "painter_painted.png")
 

@@ -7,9 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from harness import error_outputs, open_widget_notebook, screenshot, wait_for
+from PIL import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -25,7 +24,7 @@ import json
 import ipywidgets as W
 import numpy as np
 from medsynth_nb.data import phantom
-from medsynth_nb.lesion_view3d import LesionVolumeView
+from medsynth_nb.widgets import LesionVolumeView
 
 subject = phantom.make_subject(5, *phantom.volume_grid(4.0), tumor=None)
 report = W.HTML("{}")
@@ -59,7 +58,7 @@ def test_dragging_on_the_axial_slice_paints_voxels_the_kernel_receives(jupyter_l
     view = open_widget_notebook(lab_page, jupyter_lab, "_lesion_view3d.ipynb", BUILD_VIEW, VIEW)
     wait_for_status(view, "Ready")
     view.locator(".medsynth-view3d-layout button", has_text="axial").click()
-    view.locator(".medsynth-view3d-pen button", has_text="oedema").click()
+    view.locator(".medsynth-view3d-pen button", has_text="edema").click()
     view.locator(".medsynth-view3d-paint").click()
     canvas = wait_for(view, CANVAS)
     canvas.scroll_into_view_if_needed()

@@ -1,0 +1,12 @@
+"""Analyses: experiments on trained models, one module per question. Import the module you
+need (``from medsynth_nb.analysis import uncertainty``); this package imports none of them
+itself, because ``attribution`` loads captum (which imports IPython).
+
+- ``attention``: receptive fields, attention distance and rollout (chapter 04);
+- ``cost``: what tokens cost a transformer, in memory and time (chapter 04);
+- ``attribution``: captum attributions of an output region, the randomization check,
+  attention against attribution (chapter 05);
+- ``uncertainty``: five uncertainty methods and the out-of-distribution shifts (chapter 05);
+- ``transfer``: fine-tuning curves, a model from one site adapted to another (chapter 02).
+"""
+__all__ = ["attention", "attribution", "cost", "transfer", "uncertainty"]

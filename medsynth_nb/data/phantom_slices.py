@@ -1,0 +1,80 @@
+"""Phantom subjects rendered as slabs of axial slices, normalized and split by subject
+(slices of one subject are strongly correlated, so a slice-level split would leak)."""
+from __future__ import annotations
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from medsynth_nb.data import phantom, physics
+from medsynth_nb.data.intensity import CT_WINDOW_HU, MR_PERCENTILE, normalize
+from medsynth_nb.data.slices import SliceSet, SynthesisData
+from medsynth_nb.orientation import display_slices
+
+
+def _stack_subject(subject: phantom.Subject) -> dict:
+    """Subject slab -> per-slice arrays in display orientation (anterior up)."""
+    slices = display_slices
+    head = subject.head_mask
+    return {
+        "images": {m: slices(normalize(v, m, head)) for m, v in subject.images.items()},
+        "clean": {m: slices(normalize(v, m, head)) for m, v in subject.clean.items()},
+        "tissue": slices(subject.tissue), "tumor": slices(subject.tumor),
+    }
+
+
+def phantom_slabs(n_subjects: int, image_size: int, slices_per_subject: int, rng: np.random.Generator, *,
+                  tumor_prob: float = 0.5, site: str = "A", progress: bool = True):
+    """Yield ``n_subjects`` phantom subjects, each a slab of ``slices_per_subject`` axial
+    slices 5 mm apart around the lateral ventricles, with a tumour in the slab with
+    probability ``tumor_prob``. All draws come from ``rng``, in a fixed order."""
+    subject_seeds = rng.integers(0, 2**31, size=n_subjects)
+    for i in tqdm(range(n_subjects), desc="phantom subjects", disable=not progress, leave=False):
+        z = float(rng.uniform(5.0, 35.0))
+        shape, affine = phantom.axial_grid(image_size, slices_per_subject, 5.0, z)
+        has_tumor = rng.random() < tumor_prob
+        yield phantom.make_subject(int(subject_seeds[i]), shape, affine, site=site,
+                                   tumor="random" if has_tumor else None, subject_id=f"{site}-sub-{i:03d}")
+
+
+def check_split(n_subjects: int, split: tuple[float, float, float]) -> None:
+    """A clear error for a split that ``split_by_subject`` cannot make (checked before rendering)."""
+    if n_subjects < 3:
+        raise ValueError(f"n_subjects={n_subjects}: need at least 3 subjects for a train/val/test split.")
+    if abs(sum(split) - 1) > 1e-6 or min(split) < 0:
+        raise ValueError(f"split={split} must be three non-negative fractions summing to 1.")
+
+
+def split_by_subject(n_subjects: int, split: tuple[float, float, float], rng: np.random.Generator):
+    """Subject indices of train, val and test (at least one subject each in val and test)."""
+    check_split(n_subjects, split)
+    order = rng.permutation(n_subjects)
+    n_val = max(1, round(split[1] * n_subjects))
+    n_test = max(1, round(split[2] * n_subjects))
+    n_train = n_subjects - n_val - n_test
+    return order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]
+
+
+def load_phantom(n_subjects: int = 40, image_size: int = 96, slices_per_subject: int = 8, *,
+                 seed: int = 0, tumor_prob: float = 0.5, site: str = "A",
+                 split: tuple[float, float, float] = (0.6, 0.2, 0.2), progress: bool = True) -> SynthesisData:
+    """Render ``n_subjects`` phantom subjects (``phantom_slabs``) and split them by subject."""
+    check_split(n_subjects, split)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for subject in phantom_slabs(n_subjects, image_size, slices_per_subject, rng, tumor_prob=tumor_prob,
+                                 site=site, progress=progress):
+        part = _stack_subject(subject)
+        part["subject_ids"] = np.array([subject.subject_id] * slices_per_subject)
+        parts.append(part)
+
+    def concat(index) -> SliceSet:
+        chosen = [parts[i] for i in index]
+        cat = lambda key, m=None: np.concatenate([p[key][m] if m else p[key] for p in chosen])  # noqa: E731
+        return SliceSet({m: cat("images", m) for m in physics.MODALITIES},
+                        {m: cat("clean", m) for m in physics.MODALITIES},
+                        cat("tissue"), cat("tumor"), cat("subject_ids"))
+
+    info = {"name": "phantom", "seed": seed, "site": site, "image_size": image_size,
+            "n_subjects": n_subjects, "slices_per_subject": slices_per_subject, "tumor_prob": tumor_prob,
+            "normalization": f"MR/PET: / p{MR_PERCENTILE} in head, clip [0,1]; CT: {CT_WINDOW_HU} HU -> [0,1]"}
+    return SynthesisData(*(concat(index) for index in split_by_subject(n_subjects, split, rng)), info)

@@ -1,0 +1,64 @@
+"""Run records and the results page generated from them (medsynth_nb.course.results)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from medsynth_nb.course import results
+
+
+def test_a_record_keeps_tables_numbers_and_where_they_came_from(tmp_path):
+    run = results.RunRecord(name="chapter-09-cpu", title="Chapter 09", command="python x.py", profile="cpu")
+    table = pd.DataFrame({"psnr": [20.5, np.float32(21.25)], "mae": [0.1, float("nan")]}, index=["lookup", "unet"])
+    run.add("scores", table, note="test subjects")
+    run.add("rho", np.float64(0.33))
+    path = run.save(tmp_path)
+    loaded = results.RunRecord.load(path)
+    assert loaded.figures["scores"]["value"] == {"columns": ["psnr", "mae"], "index": ["lookup", "unet"],
+                                                 "rows": [[20.5, 0.1], [21.25, None]]}
+    assert loaded.figures["rho"] == {"value": 0.33, "note": ""}
+    assert loaded.machine and loaded.date and loaded.commit and loaded.command == "python x.py"
+
+
+def test_record_returns_its_value_and_appends_only_when_a_run_asks(tmp_path, monkeypatch):
+    monkeypatch.delenv(results.RECORD_ENV, raising=False)
+    assert results.record("x", 3) == 3                     # outside a recorded run: nothing written
+    target = tmp_path / "figures.json"
+    monkeypatch.setenv(results.RECORD_ENV, str(target))
+    series = pd.Series({"tumor": 0.5, "rest": 0.25}, name="ratio")
+    assert results.record("ratio", series, note="std / error") is series
+    results.record("steps", 40)
+    figures = json.loads(target.read_text())
+    assert figures["steps"]["value"] == 40
+    assert figures["ratio"]["value"]["rows"] == [[0.5], [0.25]] and figures["ratio"]["note"] == "std / error"
+
+
+def test_the_page_shows_every_figure_with_its_run(tmp_path):
+    run = results.RunRecord(name="b", title="Benchmark B", command="python benchmarks/b.py", profile="smoke",
+                            machine="test machine", date="2026-12-03 07:00 UTC", commit="abc123")
+    run.add("speed (steps/s)", 12.345)
+    run.add("table", pd.DataFrame({"a": [1.0]}, index=["row"]))
+    run.save(tmp_path)
+    out = tmp_path / "results.md"
+    assert results.main(["--results", str(tmp_path), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "## Benchmark B" in text and "`python benchmarks/b.py`" in text and "commit abc123" in text
+    assert "test machine" in text and "2026-12-03 07:00 UTC" in text
+    assert "**speed (steps/s)**: 12.35" in text
+    assert "| row | 1 |" in text
+
+
+def test_a_numbered_table_is_shown_without_its_row_numbers(tmp_path):
+    run = results.RunRecord(name="c", title="C", command="c", profile="cpu", machine="m", date="d", commit="x")
+    run.add("samplers", pd.DataFrame({"sampler": ["DDIM-10", "DDPM"], "psnr": [18.2, 18.1]}))
+    assert run.figures["samplers"]["value"]["index"] is None
+    text = results.render([run])
+    assert "| sampler | psnr |\n|---|---|\n| DDIM-10 | 18.2 |" in text
+
+
+def test_no_records_is_an_error_that_says_what_to_run(tmp_path, capsys):
+    assert results.main(["--results", str(tmp_path), "--out", str(tmp_path / "r.md")]) == 1
+    assert "benchmarks/notebooks.py" in capsys.readouterr().err
+    assert not (tmp_path / "r.md").exists()
