@@ -45,8 +45,9 @@ def machine() -> str:
     """This machine in one line: CPU, cores, torch threads, and the GPU if one is used."""
     import torch
 
+    threads = torch.get_num_threads()
     parts = [f"{_cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} with "
-             f"{torch.get_num_threads()} threads"]
+             f"{threads} thread{'s' if threads != 1 else ''}"]
     if torch.cuda.is_available():
         parts.append(f"GPU {torch.cuda.get_device_name(0)}")
     return "; ".join(parts)
@@ -147,7 +148,7 @@ def _markdown_value(value) -> str:
         rule = "|---" * (len(value["columns"]) + bool(labels)) + "|"
         rows = [("| " + (f"{label} | " if labels else "")) + " | ".join(_cell(v) for v in row) + " |"
                 for label, row in zip(labels or [None] * len(value["rows"]), value["rows"])]
-        return "\n".join(["", head, rule, *rows, ""])
+        return "\n".join(["", "", head, rule, *rows, ""])  # a blank line first: Markdown needs it for a table
     if isinstance(value, dict):
         return ", ".join(f"{k} {_cell(v)}" for k, v in value.items())
     return _cell(value)

@@ -9,7 +9,7 @@ anatomy, no lesion", which real data never has.
 Normalisation: each phantom subject's lesion and healthy images are divided by the same
 number, the healthy image's 99.5th percentile in the head, so the two differ only where
 the tumour is (a per-image percentile would shift with a large bright lesion). MSD
-BrainTumour slices keep the per-subject normalisation of ``datasets``.
+BrainTumour slices keep the per-subject normalisation of ``data.intensity``.
 
 **Edit regions.** The renderer repaints only an *edit region*: the tumour labels dilated
 by ``EDIT_MARGIN_MM`` (the acquisition blur and partial volume spread a lesion's signal a

@@ -10,7 +10,7 @@ resumes and a finished subject is never redone) and loads them. Per subject:
    SimpleITK; without SimpleITK IXI holds T2 and PD only);
 2. a mask: MSD is skull-stripped, so brain = nonzero; IXI: Otsu threshold, largest
    connected component, holes filled (the head);
-3. intensities normalised as the phantom's (``datasets.normalize``: divide by the 99.5th
+3. intensities normalised as the phantom's (``intensity.normalize``: divide by the 99.5th
    percentile inside the mask, clip to [0, 1]);
 4. ``slices_per_subject`` axial slices 5 mm apart around the slice with the most mask,
    resampled (anti-aliased, linear) to ``image_size`` pixels over the phantom's 230 mm field

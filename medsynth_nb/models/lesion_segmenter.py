@@ -27,9 +27,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from monai.losses import DiceCELoss
-from monai.networks.nets import UNet
 
 from medsynth_nb.data.lesion_pairs import CONTRASTS, LesionSlices
+from medsynth_nb.models.blocks import course_unet
 
 N_CLASSES = 4  # background + the three BraTS codes
 REGIONS = {"wt": (1, 2, 3), "tc": (1, 3), "et": (3,)}  # whole tumour, tumour core, enhancing tumour
@@ -64,8 +64,7 @@ class LesionSegmenter(torch.nn.Module):
                  channels=(16, 32, 64, 128), lr: float = 1e-3):
         super().__init__()
         self.config = {"in_channels": in_channels, "n_classes": n_classes, "channels": list(channels), "lr": lr}
-        self.net = UNet(spatial_dims=2, in_channels=in_channels, out_channels=n_classes, channels=channels,
-                        strides=(2,) * (len(channels) - 1), num_res_units=2)
+        self.net = course_unet(in_channels, n_classes, channels)
         self.loss = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
 
     @classmethod

@@ -25,9 +25,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from monai.losses import PatchAdversarialLoss
-from monai.networks.nets import PatchDiscriminator, UNet
+from monai.networks.nets import PatchDiscriminator
 
 from medsynth_nb.models.base import Synthesiser
+from medsynth_nb.models.blocks import course_unet
 
 
 def patch_discriminator(in_channels: int, channels: int = 32, layers: int = 3) -> PatchDiscriminator:
@@ -50,8 +51,7 @@ class Pix2Pix(Synthesiser):
 
     def build_generator(self) -> torch.nn.Module:
         c = self.config
-        return UNet(spatial_dims=2, in_channels=c["in_channels"], out_channels=c["out_channels"],
-                    channels=c["channels"], strides=(2,) * (len(c["channels"]) - 1), num_res_units=2)
+        return course_unet(c["in_channels"], c["out_channels"], c["channels"])
 
     @classmethod
     def for_task(cls, task, profile, **overrides):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from monai.networks.nets import UNet
 
 from medsynth_nb.models.base import Synthesiser
+from medsynth_nb.models.blocks import course_unet
 
 
 class UNetSynthesiser(Synthesiser):
@@ -25,8 +25,7 @@ class UNetSynthesiser(Synthesiser):
     def __init__(self, in_channels: int, channels, lr: float, dropout: float):
         super().__init__()
         self.config = {"in_channels": in_channels, "channels": list(channels), "lr": lr, "dropout": dropout}
-        self.net = UNet(spatial_dims=2, in_channels=in_channels, out_channels=self.out_channels, channels=channels,
-                        strides=(2,) * (len(channels) - 1), num_res_units=2, dropout=dropout)
+        self.net = course_unet(in_channels, self.out_channels, channels, dropout)
 
     @classmethod
     def for_task(cls, task, profile, **overrides):

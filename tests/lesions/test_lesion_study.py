@@ -16,6 +16,7 @@ import pytest
 import torch
 from scipy import stats
 
+from medsynth_nb import viz
 from medsynth_nb.data.lesion_pairs import EditCanvas, concat_slices, edit_canvases, load_lesion_pairs
 from medsynth_nb.lesions.study import (
     ARMS,
@@ -32,7 +33,6 @@ from medsynth_nb.lesions.study import (
 )
 from medsynth_nb.models.lesion_segmenter import LesionSegmenter, dice, region_dice
 from medsynth_nb.profiles import get_profile
-from medsynth_nb.viz import lesions as lesion_plots
 
 SIZE = 32
 CHANNELS = (8, 16)
@@ -250,11 +250,11 @@ def test_dice_vs_k_summary_intervals_and_paired_difference():
 def test_plots_return_figures(canvases, edits):
     rendered = [physics(canvases[i], labels) for i, labels in edits]
     frame = controllability(physics, Oracle(rendered, [labels for _, labels in edits]), canvases, edits)
-    fig = lesion_plots.controllability_plot({"physics": frame, "blank": frame.assign(measured_mm2=0.0)})
+    fig = viz.controllability_plot({"physics": frame, "blank": frame.assign(measured_mm2=0.0)})
     assert len(fig.axes) == 2 and len(fig.axes[0].collections) == 2
     table = pd.DataFrame([{"k": k, "seed": s, "arm": arm, "dice_wt": 0.1 * k + 0.01 * s}
                           for k in (1, 2, 4) for s in range(3) for arm in ARMS])
-    fig = lesion_plots.dice_vs_k_plot(table)
+    fig = viz.dice_vs_k_plot(table)
     assert len(fig.axes[0].get_legend().get_texts()) == 2
 
 
