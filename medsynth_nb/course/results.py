@@ -54,12 +54,13 @@ def machine() -> str:
 
 
 def commit() -> str:
-    """The git commit of the checkout (with ``+changes`` when it has uncommitted edits)."""
+    """The git commit of the checkout (with ``+changes`` when its code has uncommitted edits)."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        # results/ and docs/ are what runs write, not code: a fresh record must not mark the next one
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results",
+                                ":!docs"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head or "unknown") + ("+changes" if dirty else "")
