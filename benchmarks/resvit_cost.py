@@ -28,8 +28,7 @@ def measure(model_name: str, profile_name: str, patch_size: int | None, steps: i
 
     from medsynth_nb.data.loaders import load_dataset
     from medsynth_nb.engine import TrainConfig, train
-    from medsynth_nb.models import build_model
-    from medsynth_nb.models.resvit import parameter_count
+    from medsynth_nb.models import build_model, parameter_count
     from medsynth_nb.profiles import get_profile
 
     profile = get_profile(profile_name)

@@ -77,6 +77,11 @@ def this_command() -> str:
     return f"MEDSYNTH_PROFILE={shlex.quote(profile)} {command}" if profile else command
 
 
+def figure(value, note: str = "") -> dict:
+    """One figure as a record stores it."""
+    return {"value": plain(value), "note": note}
+
+
 def plain(value):
     """``value`` as JSON-able data: a DataFrame or Series becomes {"columns", "index", "rows"}
     (index None for a plain 0..n-1 one), numpy numbers become Python numbers, NaN None."""
@@ -87,6 +92,10 @@ def plain(value):
                 "rows": [[plain(v) for v in row] for row in value.itertuples(index=False)]}
     if hasattr(value, "to_frame") and hasattr(value, "index"):          # Series
         return plain(value.to_frame())
+    if isinstance(value, dict) and value and all(hasattr(v, "to_frame") for v in value.values()):
+        import pandas as pd  # a dict of Series ({model: errors by label}) is a table, one column each
+
+        return plain(pd.DataFrame(value))
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:       # numpy / torch scalar
         value = value.item()
     if isinstance(value, float):
@@ -111,7 +120,7 @@ class RunRecord:
     figures: dict = field(default_factory=dict)    # name -> {"value": ..., "note": ...}
 
     def add(self, name: str, value, note: str = "") -> None:
-        self.figures[name] = {"value": plain(value), "note": note}
+        self.figures[name] = figure(value, note)
 
     def save(self, directory: str | Path = RESULTS_DIR) -> Path:
         path = Path(directory) / f"{self.name}.json"
@@ -131,7 +140,7 @@ def record(name: str, value, note: str = ""):
     if path:
         path = Path(path)
         figures = json.loads(path.read_text()) if path.exists() else {}
-        figures[name] = {"value": plain(value), "note": note}
+        figures[name] = figure(value, note)
         atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(figures, indent=1)))
     return value
 

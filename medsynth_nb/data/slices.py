@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Self
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from medsynth_nb.tasks import Task, parse_task
+
+if TYPE_CHECKING:
+    from typing import Self  # Python 3.11+; annotations are not evaluated at run time
 
 
 def _take(value, index):

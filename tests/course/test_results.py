@@ -62,3 +62,11 @@ def test_no_records_is_an_error_that_says_what_to_run(tmp_path, capsys):
     assert results.main(["--results", str(tmp_path), "--out", str(tmp_path / "r.md")]) == 1
     assert "benchmarks/notebooks.py" in capsys.readouterr().err
     assert not (tmp_path / "r.md").exists()
+
+
+def test_a_dict_of_series_is_kept_as_one_table():
+    """{model: errors by label} (what metrics.error_by_label gives per model) is one table."""
+    per_tissue = {"lookup": pd.Series({"bone": 995.0, "wm": 25.8}), "U-Net": pd.Series({"bone": 269.9, "wm": 16.9})}
+    assert results.plain(per_tissue) == {"columns": ["lookup", "U-Net"], "index": ["bone", "wm"],
+                                         "rows": [[995.0, 269.9], [25.8, 16.9]]}
+    assert results.plain({"steps": 40, "seconds": 9}) == {"steps": 40, "seconds": 9}  # plain numbers stay a dict
