@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("model", choices=sorted(MODELS))
     tr.add_argument("--task", required=True, help="SOURCE[,SOURCE]:TARGET, e.g. t1:t2 or t1:ct")
     tr.add_argument("--profile", default=None, help="smoke, cpu or gpu (default: by hardware)")
-    tr.add_argument("--seconds", type=float, default=None, help="time budget (default: the profile's)")
+    tr.add_argument("--seconds", type=float, default=None,
+                    help="time cap, a guard for slow machines (default: the profile's)")
     tr.add_argument("--steps", type=int, default=None, help="step budget (default: the profile's)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", required=True, type=Path)

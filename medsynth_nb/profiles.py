@@ -8,6 +8,10 @@
 The profile is chosen automatically (CUDA available -> ``gpu``, else ``cpu``); the
 environment variable ``MEDSYNTH_PROFILE`` overrides it, and the test suite sets it to
 ``smoke``. Chapters read their sizes from the profile, so their text never changes.
+
+Training runs are sized in steps (``engine.TrainConfig.from_profile``), so the same seed
+and profile print the same numbers on any machine with the same number of torch threads
+(float sums are reduced in a thread-dependent order).
 """
 from __future__ import annotations
 
@@ -29,8 +33,8 @@ class Profile:
     slices_per_subject: int
     channels: tuple[int, ...]  # U-Net widths, level by level
     batch_size: int
-    train_steps: int          # step budget of one training run
-    train_seconds: float      # time cap of one training run (whichever comes first)
+    train_steps: int          # default step budget of one training run (chapters name their own)
+    train_seconds: float      # time cap of one training run: a guard for slow machines, not a budget
     eval_every: int           # validation every N steps
     max_eval_slices: int      # validation slices per evaluation (full test set at the end)
     volume_mm: float = 2.0    # voxel size of the 3-D phantom volumes chapters show
@@ -40,8 +44,8 @@ class Profile:
     def describe(self, seed: int | None = None) -> str:
         torch_threads = torch.get_num_threads()
         parts = [f"profile={self.name}", f"device={self.device}", f"image={self.image_size}x{self.image_size}",
-                 f"subjects={self.n_subjects}", f"steps<={self.train_steps}",
-                 f"time cap={self.train_seconds:.0f}s", f"torch threads={torch_threads}"]
+                 f"subjects={self.n_subjects}", f"time cap per run={self.train_seconds:.0f}s",
+                 f"torch threads={torch_threads}"]
         if seed is not None:
             parts.append(f"seed={seed}")
         return "  ".join(parts)

@@ -1,8 +1,7 @@
 """One training loop for every model of the course.
 
-``train(model, data, task, config)`` runs until the step budget or the time budget is
-spent, whichever comes first, with a tqdm progress bar, periodic validation (PSNR, SSIM,
-MAE on held-out subjects), an ``on_update(history)`` hook for live plots, a guard that
+``train(model, data, task, config)`` runs for the config's step budget, with a tqdm
+progress bar, periodic validation (PSNR, SSIM, MAE on held-out subjects), an ``on_update(history)`` hook for live plots, a guard that
 stops at the first non-finite loss, and atomic checkpoints from which ``resume=True``
 continues the *same* run: the data order and dropout draws come from generators whose
 states are saved, so N steps in one go and N/2 + N/2 with a resume give the same weights.
@@ -10,14 +9,20 @@ The model is trained through the interface in ``models.base``; the loop never as
 which model it is. Models that are not image-to-image translations (chapter 06's lesion
 renderer and segmenter) train with ``task=None`` on data of their own kind and score
 validation with their own ``validation_scores(val_slices, device)``.
+
+Runs are sized in *steps*, so that the same seed and profile give the same model on any
+machine: a student's run prints the course's numbers. A chapter names its budget per
+profile (``TrainConfig.from_profile(profile, steps={"smoke": 40, "cpu": 700, "gpu": 3000})``).
+The time cap (``seconds``, the profile's ``train_seconds`` unless given) is only a guard
+for a machine much slower than the course's; when it stops a run, the run says so.
 """
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -40,7 +45,7 @@ class TrainingDiverged(RuntimeError):
 @dataclass
 class TrainConfig:
     steps: int = 1000
-    seconds: float | None = None     # time budget (training time, summed over resumes)
+    seconds: float | None = None     # time cap, a guard (training time, summed over resumes)
     batch_size: int = 8
     eval_every: int = 100
     max_eval_slices: int = 64
@@ -50,10 +55,17 @@ class TrainConfig:
     amp: bool = False
 
     @classmethod
-    def from_profile(cls, profile, **overrides) -> "TrainConfig":
-        base = dict(steps=profile.train_steps, seconds=profile.train_seconds, batch_size=profile.batch_size,
-                    eval_every=profile.eval_every, max_eval_slices=profile.max_eval_slices,
-                    device=profile.device, amp=profile.amp)
+    def from_profile(cls, profile, steps: int | Mapping[str, int] | None = None, **overrides) -> TrainConfig:
+        """The profile's sizes, with ``steps`` one budget or one per profile name
+        ({"smoke": 40, "cpu": 700, "gpu": 3000}); other fields as keyword overrides."""
+        if isinstance(steps, Mapping):
+            if profile.name not in steps:
+                raise KeyError(f"The step budget {dict(steps)} names no budget for profile {profile.name!r}; "
+                               f"give one for each of its profiles.")
+            steps = steps[profile.name]
+        base = dict(steps=profile.train_steps if steps is None else int(steps), seconds=profile.train_seconds,
+                    batch_size=profile.batch_size, eval_every=profile.eval_every,
+                    max_eval_slices=profile.max_eval_slices, device=profile.device, amp=profile.amp)
         base.update(overrides)
         return cls(**base)
 
@@ -66,7 +78,8 @@ class History:
     loss_steps: list[int] = field(default_factory=list)
     losses: dict[str, list[float]] = field(default_factory=dict)
     val: list[dict] = field(default_factory=list)   # {"step": s, "psnr": ..., "ssim": ..., "mae": ...}
-    stopped_by: str = ""
+    stopped_by: str = ""        # "steps" (the budget was spent) or "time" (the guard cut the run short)
+    budget_steps: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -108,7 +121,7 @@ def train(model, data: SynthesisData, task, config: TrainConfig, *, out_dir: str
     scalers = {name: torch.amp.GradScaler(device.type, enabled=use_amp) for name in optimizers}
     data_gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)  # weight-independent draws (dropout) start from the seed too
-    history = History(task=str(task or ""))
+    history = History(task=str(task or ""), budget_steps=config.steps)
     ckpt = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
 
     if ckpt is not None and ckpt.exists():
@@ -119,7 +132,7 @@ def train(model, data: SynthesisData, task, config: TrainConfig, *, out_dir: str
         if task is not None and saved["config"].get("task") not in (None, str(task)):
             raise ValueError(f"{ckpt} was trained for task {saved['config']['task']}, not {task}.")
         checkpoints.restore(saved, model, optimizers)
-        history = History(**saved["state"]["history"])
+        history = History(**{**saved["state"]["history"], "budget_steps": config.steps})
         rng = checkpoints.rng_states(saved)
         data_gen.set_state(rng["data"])
         torch.set_rng_state(rng["torch"])
@@ -172,6 +185,9 @@ def train(model, data: SynthesisData, task, config: TrainConfig, *, out_dir: str
         if history.step % checkpoint_every == 0:
             save()
     bar.close()
+    if history.stopped_by == "time":
+        print(f"Stopped by the time cap ({config.seconds:.0f} s) at step {history.step} of {config.steps}: "
+              "this machine is slower than the course's, so results will differ from the reference run.")
     if not history.val or history.val[-1]["step"] != history.step:
         run_validation()
     save()

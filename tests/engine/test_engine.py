@@ -193,11 +193,37 @@ def test_checkpoint_is_plain_safetensors(run):
     assert json.loads(meta["state"])["history"]["step"] == 6
 
 
-def test_time_budget_stops_the_run(tiny_data):
+def test_time_cap_stops_the_run_and_says_so(tiny_data, capsys):
     history = train(_model(), tiny_data, TASK, _config(10**6, seconds=0.5), progress=False)
     assert history.stopped_by == "time"
-    assert 0 < history.step < 10**6
+    assert 0 < history.step < 10**6 == history.budget_steps
     assert history.elapsed_s >= 0.5
+    said = capsys.readouterr().out
+    assert f"at step {history.step} of {10**6}" in said and "differ from the reference run" in said
+
+
+def test_step_budget_per_profile():
+    smoke, cpu = get_profile("smoke"), get_profile("cpu")
+    budget = {"smoke": 7, "cpu": 700, "gpu": 3000}
+    assert TrainConfig.from_profile(smoke, steps=budget).steps == 7
+    assert TrainConfig.from_profile(cpu, steps=budget, seed=3).steps == 700
+    assert TrainConfig.from_profile(cpu, steps=12).steps == 12
+    assert TrainConfig.from_profile(cpu).steps == cpu.train_steps
+    # the time cap stays, as a guard
+    assert TrainConfig.from_profile(cpu, steps=budget).seconds == cpu.train_seconds
+    with pytest.raises(KeyError, match="profile 'cpu'"):
+        TrainConfig.from_profile(cpu, steps={"smoke": 7})
+
+
+def test_same_seed_same_steps_same_weights(tiny_data):
+    runs = []
+    for _ in range(2):
+        model = _model(seed=5)
+        history = train(model, tiny_data, TASK, _config(8, seed=5), progress=False)
+        runs.append((history, torch.cat([p.detach().flatten() for p in model.parameters()])))
+    (first, weights), (second, again) = runs
+    assert first.losses == second.losses
+    assert torch.equal(weights, again)
 
 
 def test_on_update_sees_each_validation(tiny_data):
