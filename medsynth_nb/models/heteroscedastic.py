@@ -12,17 +12,33 @@ does not show), a large b costs little and a small one costs much, so b learns t
 *aleatoric* uncertainty: what no amount of training data would remove. With dropout in
 the network, MC dropout on top gives the *epistemic* part (what more data would fix),
 and the two add up to the total predictive variance.
+
+Trained naively, this model fails in a known way (Seitzer et al., ICLR 2022, "On the
+pitfalls of heteroscedastic uncertainty estimation"): the mean's gradient is sign(y - mu)/b,
+so a pixel whose scale grows early learns its mean ever more slowly, its error stays, and
+its scale grows further. Three measured choices keep it sane (benchmarks/heteroscedastic_scale.py):
+
+- each pixel's NLL is weighted by its own scale b, held constant (their beta-NLL with
+  beta = 1): the mean then learns exactly as chapter 00's L1 U-Net wherever b is, while the
+  scale still fits b = E|y - mu|;
+- the scale starts at the size of a trained model's typical error (b = e^-3 = 0.05 on [0, 1]
+  images), not at 1, which is twenty times the whole error range;
+- log b has a smooth floor instead of a clamp: a clamp has no gradient, and a pixel pushed
+  past it stays there (the stripes at std = sqrt(2) e = 3.86 an earlier version showed).
 """
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 
 from medsynth_nb.models.unet import UNetSynthesiser
 
-# log b is clamped: an exploding 1/b early in training would otherwise produce NaNs.
-LOG_SCALE_RANGE = (-7.0, 1.0)
+# log b stays above this (smoothly): 1/b must not explode into NaNs.
+LOG_SCALE_FLOOR = -7.0
+# log b of an untrained network: b = 0.05, a trained model's typical error on [0, 1] images.
+INITIAL_LOG_SCALE = -3.0
 
 
 class HeteroscedasticUNet(UNetSynthesiser):
@@ -33,7 +49,8 @@ class HeteroscedasticUNet(UNetSynthesiser):
 
     def mean_and_log_scale(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.net(source)
-        return out[:, :1], out[:, 1:].clamp(*LOG_SCALE_RANGE)
+        log_scale = LOG_SCALE_FLOOR + F.softplus(out[:, 1:] + INITIAL_LOG_SCALE - LOG_SCALE_FLOOR)
+        return out[:, :1], log_scale
 
     def forward(self, source: torch.Tensor) -> torch.Tensor:
         return self.mean_and_log_scale(source)[0]
@@ -52,6 +69,6 @@ class HeteroscedasticUNet(UNetSynthesiser):
     def train_step(self, batch, update):
         mean, log_scale = self.mean_and_log_scale(batch["source"])
         residual = (batch["target"] - mean).abs()
-        nll = (residual * torch.exp(-log_scale) + log_scale).mean() + math.log(2)
-        update(nll, "net")
-        return {"laplace_nll": nll, "l1": residual.mean().detach()}
+        nll = residual * torch.exp(-log_scale) + log_scale + math.log(2)
+        update((log_scale.detach().exp() * nll).mean(), "net")  # beta-NLL, beta = 1 (see the module docstring)
+        return {"laplace_nll": nll.mean().detach(), "l1": residual.mean().detach()}

@@ -218,3 +218,23 @@ def test_group_scores_split_results_already_computed():
     std = np.where(slices.tissue > 0, np.arange(6)[:, None, None], 99.0)
     groups = uncertainty.group_scores({"m": {"std": std}}, slices, {"low": np.arange(6) < 2, "high": np.arange(6) >= 2})
     assert np.allclose(groups["m"]["low"], [0, 1]) and np.allclose(groups["m"]["high"], [2, 3, 4, 5])
+
+
+def test_heteroscedastic_scale_is_not_pinned_at_a_bound_after_short_training(tiny_data):
+    """Chapter 05 once showed stripes of std 3.86 (sqrt(2) e^1, a clamp's ceiling) over part of the
+    head: a hard clamp has no gradient, so a pixel pushed past it stays there. After a short training
+    no head pixel may sit at the scale's floor, and none may claim an error bar wider than the
+    whole intensity range (that version, here: more than half the head pixels, at 3.84)."""
+    from medsynth_nb.models.heteroscedastic import LOG_SCALE_FLOOR
+
+    profile, task = get_profile("smoke"), "t1,t2:flair"
+    torch.manual_seed(0)
+    model = build_model("heteroscedastic", task, profile)
+    train(model, tiny_data, task, TrainConfig.from_profile(profile, seed=0, steps=80, seconds=None, eval_every=80),
+          progress=False)
+    test = tiny_data.test
+    _, scale = model.predict_with_scale(test.batch(task, np.arange(len(test)))["source"])
+    head = torch.from_numpy(test.tissue > 0)
+    log_scale = scale[:, 0].log()[head]
+    assert float(log_scale.min()) > LOG_SCALE_FLOOR + 0.05
+    assert float((np.sqrt(2) * scale[:, 0][head]).max()) < 1.0
