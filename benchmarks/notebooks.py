@@ -10,8 +10,6 @@ chapter under ``results/`` (``chapter-NN-<profile>.json``), from which
 ``--no-record`` writes no run record (e.g. for a quick smoke check).
 """
 import argparse
-import json
-import os
 import shutil
 import sys
 import tempfile
@@ -19,8 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from medsynth_nb.course.notebook_runner import execute_notebook
-from medsynth_nb.course.results import RECORD_ENV, RunRecord
+from medsynth_nb.course.notebook_runner import chapter_record, run_chapter
 from medsynth_nb.profiles import get_profile
 
 root = Path(__file__).resolve().parents[1] / "notebooks"
@@ -36,25 +33,12 @@ with tempfile.TemporaryDirectory() as tmp:
     work = Path(tmp) / "notebooks"
     shutil.copytree(root, work)
     for path in paths:
-        nb = nbformat.read(work / path.name, as_version=4)
-        nb.cells.append(nbformat.v4.new_code_cell(
-            "import resource; print('PEAK_RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"))
-        figures_file = Path(tmp) / f"{path.stem}.figures.json"
-        os.environ[RECORD_ENV] = str(figures_file)  # the kernel inherits it; record() appends there
-        seconds = execute_notebook(nb, work, timeout=1800)
-        peak = int(nb.cells[-1].outputs[0]["text"].split()[-1])
-        print(f"{path.name}: {seconds:.0f} s, kernel peak RSS {peak} MB (profile {profile})", flush=True)
+        run = run_chapter(path.name, work)
+        print(f"{path.name}: {run.seconds:.0f} s, kernel peak RSS {run.peak_mb} MB (profile {profile})", flush=True)
         if not args.no_record:
-            chapter = path.name[:2]
-            run = RunRecord(name=f"chapter-{chapter}-{profile}", title=f"Chapter {chapter} ({profile} profile)",
-                            command=f"MEDSYNTH_PROFILE={profile} python benchmarks/notebooks.py notebooks/{path.name}",
-                            profile=profile)
-            run.add("wall time (s)", round(seconds))
-            run.add("kernel peak memory (MB)", peak)
-            figures = json.loads(figures_file.read_text()) if figures_file.exists() else {}
-            run.figures.update(figures)
-            print(f"  record: {run.save()} ({len(figures)} figures from the chapter)", flush=True)
+            saved = chapter_record(path.name, run, profile).save()
+            print(f"  record: {saved} ({len(run.figures)} figures from the chapter)", flush=True)
         if args.save:
             args.save.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, args.save / path.name)
+            nbformat.write(run.notebook, args.save / path.name)
 sys.exit(0)

@@ -5,15 +5,23 @@ Why not plain ``nbclient.NotebookClient``: with ipywidgets outputs its wait for 
 reply sometimes misses the message and sleeps until the cell time-out (jupyter/nbclient
 issue 312; here a 20 s chapter took 622 s under pytest). Waiting in short slices re-polls
 the socket, so a missed wake-up costs at most one slice.
+
+``run_chapter`` runs one chapter as the benchmarks do: wall time, the kernel's peak memory
+and the figures its ``record(...)`` calls keep; ``chapter_record`` makes them a run record.
 """
 from __future__ import annotations
 
+import json
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
 
 import nbformat
 from nbclient import NotebookClient
+
+from medsynth_nb.course.results import RECORD_ENV, RunRecord
 
 POLL_SLICE_S = 1.0
 
@@ -49,3 +57,47 @@ def execute_notebook(nb: nbformat.NotebookNode, workdir: str | Path, timeout: in
     _SlicedPollingClient(nb, timeout=timeout, kernel_name="python3",
                          resources={"metadata": {"path": str(workdir)}}).execute()
     return time.perf_counter() - start
+
+
+@dataclass
+class ChapterRun:
+    notebook: nbformat.NotebookNode  # executed, with outputs
+    seconds: float
+    peak_mb: int                     # the kernel's peak resident memory
+    figures: dict                    # what the chapter's record(...) calls kept: {name: {"value", "note"}}
+
+
+def run_chapter(name: str, workdir: str | Path, timeout: int = 1800) -> ChapterRun:
+    """Execute the chapter ``name`` found in ``workdir`` (a scratch copy of notebooks/)
+    and collect its wall time, the kernel's peak memory and its recorded figures."""
+    workdir = Path(workdir)
+    nb = nbformat.read(workdir / name, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import resource; print('PEAK_RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"))
+    figures_file = workdir / f"{Path(name).stem}.figures.json"
+    figures_file.unlink(missing_ok=True)
+    before = os.environ.get(RECORD_ENV)
+    os.environ[RECORD_ENV] = str(figures_file)  # the kernel inherits it; record() appends there
+    try:
+        seconds = execute_notebook(nb, workdir, timeout=timeout)
+    finally:
+        if before is None:
+            os.environ.pop(RECORD_ENV)
+        else:
+            os.environ[RECORD_ENV] = before
+    peak = int(nb.cells[-1].outputs[0]["text"].split()[-1])
+    figures = json.loads(figures_file.read_text()) if figures_file.exists() else {}
+    return ChapterRun(nb, seconds, peak, figures)
+
+
+def chapter_record(name: str, run: ChapterRun, profile: str) -> RunRecord:
+    """The run record of one chapter run (``chapter-NN-<profile>``): wall time, peak memory
+    and the chapter's figures, with the command that reproduces them."""
+    chapter = name[:2]
+    record = RunRecord(name=f"chapter-{chapter}-{profile}", title=f"Chapter {chapter} ({profile} profile)",
+                       command=f"MEDSYNTH_PROFILE={profile} python benchmarks/notebooks.py notebooks/{name}",
+                       profile=profile)
+    record.add("wall time (s)", round(run.seconds))
+    record.add("kernel peak memory (MB)", run.peak_mb)
+    record.figures.update(run.figures)
+    return record

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -143,6 +144,60 @@ def record(name: str, value, note: str = ""):
         figures[name] = figure(value, note)
         atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(figures, indent=1)))
     return value
+
+
+# Figures that measure the machine, not the method: they differ between any two runs.
+MACHINE_FIGURES = re.compile(r"second|\bs per\b|s_per_image|ms per|training s$|wall time|memory|peak", re.IGNORECASE)
+
+
+def leaves(value, path: tuple = ()):
+    """(path, scalar) for every entry of a figure's stored value; a table's cells are
+    addressed by (row label, column)."""
+    if isinstance(value, dict) and {"columns", "index", "rows"} <= set(value):
+        labels = value["index"] or range(len(value["rows"]))
+        for label, row in zip(labels, value["rows"]):
+            for column, cell in zip(value["columns"], row):
+                yield (*path, str(label), column), cell
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from leaves(item, (*path, str(i)))
+    else:
+        yield path, value
+
+
+def compare_figures(first: dict, second: dict) -> list[dict]:
+    """Two runs' figures ({name: {"value", "note"}}) side by side: per figure the number of
+    entries compared, how many differ, the largest absolute difference and where.
+    Figures that measure the machine (times, memory) are listed but not compared."""
+    rows = []
+    for name in [*first, *(n for n in second if n not in first)]:
+        if name not in first or name not in second:
+            rows.append({"figure": name, "compared": 0, "differ": None, "largest difference": None,
+                         "where": "only in one run"})
+            continue
+        a, b = dict(leaves(first[name]["value"])), dict(leaves(second[name]["value"]))
+        keys = [k for k in a if not MACHINE_FIGURES.search(" ".join((name, *k)))]
+        if not keys and a:
+            rows.append({"figure": name, "compared": 0, "differ": None, "largest difference": None,
+                         "where": "machine figure, not compared"})
+            continue
+        differ, largest, where = 0, 0.0, ""
+        for key in keys:
+            x, y = a[key], b.get(key)
+            if x == y:
+                continue
+            differ += 1
+            numbers = all(isinstance(v, (int, float)) for v in (x, y))
+            if not numbers:  # a verdict or label changed: always the headline
+                largest, where = None, f"{' / '.join(key) or name}: {x!r} -> {y!r}"
+            elif largest is not None and abs(x - y) >= largest:
+                largest, where = abs(x - y), " / ".join(key) or name
+        rows.append({"figure": name, "compared": len(keys), "differ": differ, "largest difference": largest,
+                     "where": where})
+    return rows
 
 
 def _cell(value) -> str:

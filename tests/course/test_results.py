@@ -70,3 +70,22 @@ def test_a_dict_of_series_is_kept_as_one_table():
     assert results.plain(per_tissue) == {"columns": ["lookup", "U-Net"], "index": ["bone", "wm"],
                                          "rows": [[995.0, 269.9], [25.8, 16.9]]}
     assert results.plain({"steps": 40, "seconds": 9}) == {"steps": 40, "seconds": 9}  # plain numbers stay a dict
+
+
+def test_compare_figures_finds_the_largest_difference_and_skips_machine_figures():
+    table = pd.DataFrame({"psnr": [20.5, 21.0], "seconds": [3.0, 4.0]}, index=["lookup", "unet"])
+    first = {"scores": results.figure(table), "wall time (s)": results.figure(100),
+             "steps": results.figure({"U-Net": 700, "ResViT": 180}), "verdict": results.figure("holds")}
+    moved = table.assign(psnr=[20.5, 21.25], seconds=[9.0, 9.0])
+    second = {"scores": results.figure(moved), "wall time (s)": results.figure(250),
+              "steps": results.figure({"U-Net": 700, "ResViT": 180}), "verdict": results.figure("does not hold"),
+              "new": results.figure(1)}
+    rows = {r["figure"]: r for r in results.compare_figures(first, second)}
+    assert rows["scores"]["compared"] == 2 and rows["scores"]["differ"] == 1      # seconds not compared
+    assert rows["scores"]["largest difference"] == 0.25 and rows["scores"]["where"] == "unet / psnr"
+    assert rows["wall time (s)"]["compared"] == 0 and "machine" in rows["wall time (s)"]["where"]
+    assert rows["steps"]["differ"] == 0 and rows["steps"]["largest difference"] == 0
+    assert rows["verdict"]["largest difference"] is None and "'holds' -> 'does not hold'" in rows["verdict"]["where"]
+    assert rows["new"]["where"] == "only in one run"
+    same = results.compare_figures(first, first)
+    assert all(not r["differ"] for r in same)

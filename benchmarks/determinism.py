@@ -1,0 +1,57 @@
+"""Does a chapter print the same numbers twice? Runs each given chapter twice in the
+current profile, compares every figure its ``record(...)`` calls keep, and reports per
+figure how many entries differ and the largest difference (times and memory measure the
+machine and are not compared). Same seed + profile + machine kind should give 0.
+
+    MEDSYNTH_PROFILE=cpu python benchmarks/determinism.py notebooks/05_*.ipynb [--no-record]
+
+The record (``results/determinism-chapter-NN-<profile>.json``) keeps the comparison table;
+the first run also refreshes the chapter's own record, as ``benchmarks/notebooks.py`` would.
+"""
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from medsynth_nb.course.notebook_runner import chapter_record, run_chapter
+from medsynth_nb.course.results import RunRecord, compare_figures, this_command
+from medsynth_nb.profiles import get_profile
+
+root = Path(__file__).resolve().parents[1] / "notebooks"
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("--no-record", action="store_true", help="write no run record under results/")
+parser.add_argument("notebooks", nargs="+", type=Path)
+args = parser.parse_args()
+profile = get_profile().name
+pd.set_option("display.width", 200, "display.max_colwidth", 70)
+
+worst = 0.0
+for path in args.notebooks:
+    runs = []
+    for attempt in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:  # a fresh copy each time: nothing carries over
+            work = Path(tmp) / "notebooks"
+            shutil.copytree(root, work)
+            runs.append(run_chapter(path.name, work))
+        print(f"{path.name} run {attempt}: {runs[-1].seconds:.0f} s, {len(runs[-1].figures)} figures", flush=True)
+    table = pd.DataFrame(compare_figures(runs[0].figures, runs[1].figures))
+    print(table.to_string(index=False))
+    numeric = table["largest difference"].dropna()
+    text_changed = int((table["largest difference"].isna() & (table["differ"].fillna(0) > 0)).sum())
+    largest = float(numeric.max()) if len(numeric) else 0.0
+    worst = max(worst, largest)
+    print(f"{path.name}: largest difference of any printed figure {largest:.3g}; "
+          f"{int(table['differ'].fillna(0).sum())} entries differ; {text_changed} figures with changed text\n")
+    if not args.no_record:
+        chapter = path.name[:2]
+        rec = RunRecord(name=f"determinism-chapter-{chapter}-{profile}",
+                        title=f"Determinism: chapter {chapter} run twice ({profile} profile)",
+                        command=this_command(), profile=profile)
+        rec.add("wall time of the two runs (s)", [round(r.seconds) for r in runs])
+        rec.add("largest difference of any printed figure", largest)
+        rec.add("figures compared", table.set_index("figure"), note="times and memory are not compared")
+        print(f"records: {rec.save()}, {chapter_record(path.name, runs[0], profile).save()}")
+sys.exit(0)
