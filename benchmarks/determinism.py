@@ -3,7 +3,7 @@ current profile, compares every figure its ``record(...)`` calls keep, and repor
 figure how many entries differ and the largest difference (times and memory measure the
 machine and are not compared). Same seed + profile + machine kind should give 0.
 
-    MEDSYNTH_PROFILE=cpu python benchmarks/determinism.py notebooks/05_*.ipynb [--no-record]
+    MEDSYNTH_PROFILE=cpu python benchmarks/determinism.py notebooks/05_*.ipynb [--save DIR] [--no-record]
 
 The record (``results/determinism-chapter-NN-<profile>.json``) keeps the comparison table;
 the first run also refreshes the chapter's own record, as ``benchmarks/notebooks.py`` would.
@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 
 from medsynth_nb.course.notebook_runner import chapter_record, run_chapter
@@ -22,6 +23,7 @@ from medsynth_nb.profiles import get_profile
 
 root = Path(__file__).resolve().parents[1] / "notebooks"
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("--save", type=Path, help="keep the first run's executed notebook in this folder")
 parser.add_argument("--no-record", action="store_true", help="write no run record under results/")
 parser.add_argument("notebooks", nargs="+", type=Path)
 args = parser.parse_args()
@@ -37,6 +39,9 @@ for path in args.notebooks:
             shutil.copytree(root, work)
             runs.append(run_chapter(path.name, work))
         print(f"{path.name} run {attempt}: {runs[-1].seconds:.0f} s, {len(runs[-1].figures)} figures", flush=True)
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
+        nbformat.write(runs[0].notebook, args.save / path.name)
     table = pd.DataFrame(compare_figures(runs[0].figures, runs[1].figures))
     print(table.to_string(index=False))
     numeric = table["largest difference"].dropna()
