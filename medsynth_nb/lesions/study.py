@@ -20,6 +20,7 @@ Two studies, both with a lesion segmenter (``models.lesion_segmenter``) as the r
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -168,7 +169,7 @@ def synthetic_slices(render_fn, canvases: list[EditCanvas], edits) -> LesionSlic
 
 
 def dice_vs_k(data: LesionData, synthetic: LesionSlices | None, ks, seeds, profile, *,
-              seconds_per_run: float | None, steps: int) -> pd.DataFrame:
+              steps: int | Mapping[str, int]) -> pd.DataFrame:
     """Test Dice of segmenters trained on ``k`` real training subjects, alone ("real only")
     and with ``synthetic`` added ("real + synthetic"; skipped when None), for each k and
     seed. Rows: k, seed, arm, subjects (the real ones, comma-separated), dice_wt, dice_tc,
@@ -176,8 +177,8 @@ def dice_vs_k(data: LesionData, synthetic: LesionSlices | None, ks, seeds, profi
 
     A seed fixes the subjects (nested: the first k of one random order, so the k = 2
     subjects are among the k = 4 ones), the initial weights (the same in both arms) and
-    the batch order. Both arms get the same budget, ``steps`` (and ``seconds_per_run``,
-    which stops both at about the same step: their steps cost the same). Synthetic slices
+    the batch order. Both arms get the same step budget, ``steps`` (one number, or one per
+    profile as ``TrainConfig.from_profile`` takes it). Synthetic slices
     are mixed in by concatenation, so a batch holds them in proportion to their number.
     Scores are on all of ``data.test``."""
     ks = sorted({int(k) for k in ks})
@@ -187,9 +188,9 @@ def dice_vs_k(data: LesionData, synthetic: LesionSlices | None, ks, seeds, profi
     if synthetic is not None and synthetic.image_size != data.train.image_size:
         raise ValueError(f"The synthetic slices are {synthetic.image_size} px, the data {data.train.image_size} px; "
                          "render them on canvases of the data's image size.")
+    steps = TrainConfig.from_profile(profile, steps=steps).steps
     if steps < 1:
         raise ValueError(f"steps must be at least 1; got {steps}.")
-    budget = {"steps": steps, "seconds": seconds_per_run, "eval_every": steps}  # validate once, at the end
     rows = []
     for seed in seeds:
         order = np.random.default_rng(seed).permutation(data.train.subjects)
@@ -199,7 +200,8 @@ def dice_vs_k(data: LesionData, synthetic: LesionSlices | None, ks, seeds, profi
             for arm, part in arms.items():
                 torch.manual_seed(seed)  # the same initial weights in both arms
                 model = LesionSegmenter.for_task(None, profile)
-                config = TrainConfig.from_profile(profile, seed=int(seed), **budget)
+                # validate once, at the end
+                config = TrainConfig.from_profile(profile, seed=int(seed), steps=steps, eval_every=steps)
                 start = time.perf_counter()
                 history = train(model, LesionData(part, data.val, data.test, data.info), None, config,
                                 progress=False)

@@ -216,7 +216,7 @@ def test_synthetic_slices_concatenate_with_real_ones(data, canvases, edits):
 def test_dice_vs_k_rows_nested_subjects_and_equal_budgets(data, canvases, edits):
     profile = dataclasses.replace(get_profile("smoke"), channels=CHANNELS, batch_size=4, max_eval_slices=4)
     synthetic = synthetic_slices(physics, canvases, edits)
-    frame = dice_vs_k(data, synthetic, ks=(2, 1), seeds=(0, 1), profile=profile, seconds_per_run=None, steps=1)
+    frame = dice_vs_k(data, synthetic, ks=(2, 1), seeds=(0, 1), profile=profile, steps=1)
     assert len(frame) == 2 * 2 * 2
     assert set(zip(frame["k"], frame["seed"], frame["arm"])) == {(k, s, a) for k in (1, 2) for s in (0, 1)
                                                                   for a in ARMS}
@@ -227,7 +227,7 @@ def test_dice_vs_k_rows_nested_subjects_and_equal_budgets(data, canvases, edits)
         assert rows.groupby("k")["subjects"].nunique().eq(1).all()  # both arms, the same real subjects
     assert frame[["dice_wt", "dice_tc", "dice_et"]].stack().between(0, 1).all()
     with pytest.raises(ValueError, match="between 1 and"):
-        dice_vs_k(data, None, ks=(9,), seeds=(0,), profile=profile, seconds_per_run=None, steps=1)
+        dice_vs_k(data, None, ks=(9,), seeds=(0,), profile=profile, steps=1)
 
 
 def test_dice_vs_k_summary_intervals_and_paired_difference():
