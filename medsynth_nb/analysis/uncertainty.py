@@ -180,16 +180,17 @@ class DiffusionSpread(UncertaintyMethod):
     name = "diffusion samples"
 
     def __init__(self, model, n_samples: int = 8, steps: int | None = None):
-        self.diffusion, self.passes, self.steps = model, n_samples, steps
-        self.model = None  # a sample is ~50 network calls from random noise: no single forward to attribute
+        self.diffusion, self.n_samples, self.steps = model, n_samples, steps
+        self.passes = n_samples * (steps or model.config["sample_steps"])  # one network call per DDIM step
+        self.model = None  # a sample is many network calls from random noise: no single forward to attribute
 
     def cost(self) -> str:
         steps = self.steps or self.diffusion.config["sample_steps"]
-        return f"{self.passes} samples x {steps} DDIM steps per image, 1 training run"
+        return f"{self.n_samples} samples x {steps} DDIM steps per image, 1 training run"
 
     @torch.no_grad()
     def __call__(self, source, seed=0):
-        samples = self.diffusion.sample_many(source, self.passes, seed=seed, steps=self.steps)
+        samples = self.diffusion.sample_many(source, self.n_samples, seed=seed, steps=self.steps)
         mean, std = _spread(samples)
         return Estimate(mean, std)
 

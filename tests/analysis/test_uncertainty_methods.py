@@ -238,3 +238,12 @@ def test_heteroscedastic_scale_is_not_pinned_at_a_bound_after_short_training(tin
     log_scale = scale[:, 0].log()[head]
     assert float(log_scale.min()) > LOG_SCALE_FLOOR + 0.05
     assert float((np.sqrt(2) * scale[:, 0][head]).max()) < 1.0
+
+
+def test_diffusion_spread_counts_every_network_call(source):
+    torch.manual_seed(0)
+    model = build_model("diffusion", TASK, get_profile("smoke"))
+    method = uncertainty.DiffusionSpread(model, n_samples=3, steps=2)
+    assert method.passes == 6 and method.cost().startswith("3 samples x 2 DDIM steps")
+    estimate = method(source)
+    assert estimate.std.shape == estimate.mean.shape == source[:, :1].shape
