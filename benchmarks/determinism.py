@@ -9,9 +9,7 @@ The record (``results/determinism-chapter-NN-<profile>.json``) keeps the compari
 the first run also refreshes the chapter's own record, as ``benchmarks/notebooks.py`` would.
 """
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -30,26 +28,20 @@ args = parser.parse_args()
 profile = get_profile().name
 pd.set_option("display.width", 200, "display.max_colwidth", 70)
 
-worst = 0.0
 for path in args.notebooks:
-    runs = []
-    for attempt in (1, 2):
-        with tempfile.TemporaryDirectory() as tmp:  # a fresh copy each time: nothing carries over
-            work = Path(tmp) / "notebooks"
-            shutil.copytree(root, work)
-            runs.append(run_chapter(path.name, work))
-        print(f"{path.name} run {attempt}: {runs[-1].seconds:.0f} s, {len(runs[-1].figures)} figures", flush=True)
+    runs = [run_chapter(root / path.name) for _ in range(2)]  # each in a fresh copy: nothing carries over
+    print(f"{path.name}: runs of {runs[0].seconds:.0f} s and {runs[1].seconds:.0f} s, "
+          f"{len(runs[0].figures)} figures", flush=True)
     if args.save:
         args.save.mkdir(parents=True, exist_ok=True)
         nbformat.write(runs[0].notebook, args.save / path.name)
     table = pd.DataFrame(compare_figures(runs[0].figures, runs[1].figures))
     print(table.to_string(index=False))
-    numeric = table["largest difference"].dropna()
-    text_changed = int((table["largest difference"].isna() & (table["differ"].fillna(0) > 0)).sum())
-    largest = float(numeric.max()) if len(numeric) else 0.0
-    worst = max(worst, largest)
+    differ = table["differ"].fillna(0)
+    largest = float(table["largest difference"].max()) if table["largest difference"].notna().any() else 0.0
+    text_changed = int((table["largest difference"].isna() & (differ > 0)).sum())  # None = a text changed
     print(f"{path.name}: largest difference of any printed figure {largest:.3g}; "
-          f"{int(table['differ'].fillna(0).sum())} entries differ; {text_changed} figures with changed text\n")
+          f"{int(differ.sum())} entries differ; {text_changed} figures with changed text\n")
     if not args.no_record:
         chapter = path.name[:2]
         rec = RunRecord(name=f"determinism-chapter-{chapter}-{profile}",

@@ -10,9 +10,7 @@ chapter under ``results/`` (``chapter-NN-<profile>.json``), from which
 ``--no-record`` writes no run record (e.g. for a quick smoke check).
 """
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -29,16 +27,13 @@ args = parser.parse_args()
 paths = args.notebooks or sorted(root.glob("*.ipynb"))
 profile = get_profile().name  # what the kernels will choose: same environment, same machine
 
-with tempfile.TemporaryDirectory() as tmp:
-    work = Path(tmp) / "notebooks"
-    shutil.copytree(root, work)
-    for path in paths:
-        run = run_chapter(path.name, work)
-        print(f"{path.name}: {run.seconds:.0f} s, kernel peak RSS {run.peak_mb} MB (profile {profile})", flush=True)
-        if not args.no_record:
-            saved = chapter_record(path.name, run, profile).save()
-            print(f"  record: {saved} ({len(run.figures)} figures from the chapter)", flush=True)
-        if args.save:
-            args.save.mkdir(parents=True, exist_ok=True)
-            nbformat.write(run.notebook, args.save / path.name)
+for path in paths:
+    run = run_chapter(root / path.name)
+    print(f"{path.name}: {run.seconds:.0f} s, kernel peak RSS {run.peak_mb} MB (profile {profile})", flush=True)
+    if not args.no_record:
+        saved = chapter_record(path.name, run, profile).save()
+        print(f"  record: {saved} ({len(run.figures)} figures from the chapter)", flush=True)
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
+        nbformat.write(run.notebook, args.save / path.name)
 sys.exit(0)

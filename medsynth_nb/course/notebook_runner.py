@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,26 +69,29 @@ class ChapterRun:
     figures: dict                    # what the chapter's record(...) calls kept: {name: {"value", "note"}}
 
 
-def run_chapter(name: str, workdir: str | Path, timeout: int = 1800) -> ChapterRun:
-    """Execute the chapter ``name`` found in ``workdir`` (a scratch copy of notebooks/)
-    and collect its wall time, the kernel's peak memory and its recorded figures."""
-    workdir = Path(workdir)
-    nb = nbformat.read(workdir / name, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(
-        "import resource; print('PEAK_RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"))
-    figures_file = workdir / f"{Path(name).stem}.figures.json"
-    figures_file.unlink(missing_ok=True)
-    before = os.environ.get(RECORD_ENV)
-    os.environ[RECORD_ENV] = str(figures_file)  # the kernel inherits it; record() appends there
-    try:
-        seconds = execute_notebook(nb, workdir, timeout=timeout)
-    finally:
-        if before is None:
-            os.environ.pop(RECORD_ENV)
-        else:
-            os.environ[RECORD_ENV] = before
+def run_chapter(path: str | Path, timeout: int = 1800) -> ChapterRun:
+    """Execute the chapter at ``path`` in a fresh scratch copy of its folder (so a run
+    never writes beside the tracked notebooks, and no run sees another's files) and
+    collect its wall time, the kernel's peak memory and its recorded figures."""
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp) / path.parent.name
+        shutil.copytree(path.parent, workdir)
+        nb = nbformat.read(workdir / path.name, as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell(
+            "import resource; print('PEAK_RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"))
+        figures_file = Path(tmp) / "figures.json"
+        before = os.environ.get(RECORD_ENV)
+        os.environ[RECORD_ENV] = str(figures_file)  # the kernel inherits it; record() appends there
+        try:
+            seconds = execute_notebook(nb, workdir, timeout=timeout)
+        finally:
+            if before is None:
+                os.environ.pop(RECORD_ENV)
+            else:
+                os.environ[RECORD_ENV] = before
+        figures = json.loads(figures_file.read_text()) if figures_file.exists() else {}
     peak = int(nb.cells[-1].outputs[0]["text"].split()[-1])
-    figures = json.loads(figures_file.read_text()) if figures_file.exists() else {}
     return ChapterRun(nb, seconds, peak, figures)
 
 

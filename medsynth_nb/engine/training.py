@@ -1,17 +1,18 @@
 """One training loop for every model of the course.
 
 ``train(model, data, task, config)`` runs for the config's step budget, with a tqdm
-progress bar, periodic validation (PSNR, SSIM, MAE on held-out subjects), an ``on_update(history)`` hook for live plots, a guard that
-stops at the first non-finite loss, and atomic checkpoints from which ``resume=True``
-continues the *same* run: the data order and dropout draws come from generators whose
-states are saved, so N steps in one go and N/2 + N/2 with a resume give the same weights.
-The model is trained through the interface in ``models.base``; the loop never asks
-which model it is. Models that are not image-to-image translations (chapter 06's lesion
-renderer and segmenter) train with ``task=None`` on data of their own kind and score
-validation with their own ``validation_scores(val_slices, device)``.
+progress bar, periodic validation (PSNR, SSIM, MAE on held-out subjects), an
+``on_update(history)`` hook for live plots, a guard that stops at the first non-finite
+loss, and atomic checkpoints from which ``resume=True`` continues the *same* run: the data
+order and dropout draws come from generators whose states are saved, so N steps in one go
+and N/2 + N/2 with a resume give the same weights. The model is trained through the
+interface in ``models.base``; the loop never asks which model it is. Models that are not
+image-to-image translations (chapter 06's lesion renderer and segmenter) train with
+``task=None`` on data of their own kind and score validation with their own
+``validation_scores(val_slices, device)``.
 
 Runs are sized in *steps*, so that the same seed and profile give the same model on any
-machine: a student's run prints the course's numbers. A chapter names its budget per
+machine with the same number of torch threads: a student's run prints the course's numbers. A chapter names its budget per
 profile (``TrainConfig.from_profile(profile, steps={"smoke": 40, "cpu": 700, "gpu": 3000})``).
 The time cap (``seconds``, the profile's ``train_seconds`` unless given) is only a guard
 for a machine much slower than the course's; when it stops a run, the run says so.

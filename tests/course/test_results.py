@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -89,3 +90,24 @@ def test_compare_figures_finds_the_largest_difference_and_skips_machine_figures(
     assert rows["new"]["where"] == "only in one run"
     same = results.compare_figures(first, first)
     assert all(not r["differ"] for r in same)
+
+
+def test_run_chapter_runs_a_scratch_copy_and_collects_its_figures(tmp_path, monkeypatch):
+    import nbformat
+
+    from medsynth_nb.course.notebook_runner import chapter_record, run_chapter
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from medsynth_nb.course.results import record\nrecord('psnr', 21.5, note='dB')\n"
+        "open('written.txt', 'w').write('x')")])
+    nbformat.write(nb, folder / "09_test.ipynb")
+    monkeypatch.delenv(results.RECORD_ENV, raising=False)
+    run = run_chapter(folder / "09_test.ipynb", timeout=120)
+    assert run.figures == {"psnr": {"value": 21.5, "note": "dB"}}
+    assert run.peak_mb > 0 and run.seconds > 0
+    assert sorted(p.name for p in folder.iterdir()) == ["09_test.ipynb"], "the run wrote beside the notebook"
+    record = chapter_record("09_test.ipynb", run, "smoke")
+    assert record.name == "chapter-09-smoke" and record.figures["psnr"]["value"] == 21.5
+    assert results.RECORD_ENV not in os.environ, "run_chapter must restore the environment"
