@@ -7,6 +7,8 @@ itself, because ``attribution`` loads captum (which imports IPython).
 - ``attribution``: captum attributions of an output region, the randomization check,
   attention against attribution (chapter 05);
 - ``uncertainty``: five uncertainty methods and the out-of-distribution shifts (chapter 05);
+- ``reconstruction``: reconstructions against the measurement's size, data consistency, HU
+  per tissue, PET uptake, and the hallucination test (chapter 07);
 - ``transfer``: fine-tuning curves, a model from one site adapted to another (chapter 02).
 """
-__all__ = ["attention", "attribution", "cost", "transfer", "uncertainty"]
+__all__ = ["attention", "attribution", "cost", "reconstruction", "transfer", "uncertainty"]

@@ -1,5 +1,6 @@
 """Metrics: image quality (PSNR, SSIM, MAE, sharpness, inside a mask), evaluation tables per
-subject, paired statistics, and the scores of uncertainty estimates (``metrics.uncertainty``)."""
+subject (and per setting for chapter 07's reconstructions), paired statistics, and the scores
+of uncertainty estimates (``metrics.uncertainty``)."""
 from medsynth_nb.metrics.evaluation import (
                                             compare_samplers,
                                             error_by_label,
@@ -12,8 +13,10 @@ from medsynth_nb.metrics.evaluation import (
                                             worst_slices,
 )
 from medsynth_nb.metrics.image import image_metrics, mae, psnr, sharpness, ssim
+from medsynth_nb.metrics.reconstruction import evaluate_reconstruction, reconstruct_set, score_reconstruction
 from medsynth_nb.metrics.stats import paired_comparison, rank_correlation
 
 __all__ = ["compare_samplers", "error_by_label", "evaluate", "evaluate_imputation", "evaluate_model",
+           "evaluate_reconstruction", "reconstruct_set", "score_reconstruction",
            "image_metrics", "lesion_contrast", "mae", "paired_comparison", "predict_set", "psnr", "rank_correlation",
            "sharpness", "ssim", "summarize", "worst_slices"]

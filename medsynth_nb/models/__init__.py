@@ -13,6 +13,7 @@ from medsynth_nb.models.lesion_renderer import LesionRenderer
 from medsynth_nb.models.lesion_segmenter import LesionSegmenter
 from medsynth_nb.models.lookup import IntensityLookup
 from medsynth_nb.models.pix2pix import Pix2Pix
+from medsynth_nb.models.reconstruction import ReconstructionUNet, ZeroShotDiffusion
 from medsynth_nb.models.resvit import ResViT
 from medsynth_nb.models.unet import UNetRegressor
 from medsynth_nb.tasks import parse_task
@@ -26,6 +27,8 @@ MODELS = {
     "heteroscedastic": HeteroscedasticUNet,
     "lesion_renderer": LesionRenderer,
     "lesion_segmenter": LesionSegmenter,
+    "reconstruction_unet": ReconstructionUNet,
+    "zero_shot_diffusion": ZeroShotDiffusion,
 }
 
 
@@ -51,4 +54,6 @@ def model_from_config(config: dict):
     return model
 
 
-__all__ = ["MODELS", "build_model", "model_from_config", "parameter_count", "CycleGAN", "DiffusionSynthesiser", "HeteroscedasticUNet", "IntensityLookup", "LesionRenderer", "LesionSegmenter", "Pix2Pix", "ResViT", "UNetRegressor"]
+__all__ = ["MODELS", "build_model", "model_from_config", "parameter_count", "CycleGAN", "DiffusionSynthesiser",
+           "HeteroscedasticUNet", "IntensityLookup", "LesionRenderer", "LesionSegmenter", "Pix2Pix",
+           "ReconstructionUNet", "ResViT", "UNetRegressor", "ZeroShotDiffusion"]

@@ -77,7 +77,8 @@ class DiffusionSynthesiser(nn.Module):
     def for_task(cls, task, profile, **overrides):
         overrides.setdefault("channels", profile.channels[:3])
         overrides.setdefault("sample_steps", 20 if profile.name == "smoke" else 50)
-        overrides.setdefault("in_channels", len(task.sources))  # in_channels=0: unconditional, the target alone
+        # in_channels=0 (or no task): unconditional, the target alone
+        overrides.setdefault("in_channels", len(task.sources) if task is not None else 0)
         return cls(**overrides)
 
     @property
@@ -124,14 +125,30 @@ class DiffusionSynthesiser(nn.Module):
     @torch.no_grad()
     def sample(self, source: torch.Tensor | None = None, n: int | None = None, *, sampler: str = "ddim",
                steps: int | None = None, seed: int = 0, image_size: int | None = None, use_ema: bool = True,
-               progress: bool = False) -> torch.Tensor:
+               progress: bool = False, correct=None, start: torch.Tensor | None = None,
+               strength: float = 1.0) -> torch.Tensor:
         """Samples in [0, 1]: one per source image (conditional), or ``n`` (unconditional).
 
         ``sampler="ddim"`` with ``steps`` (default ``config["sample_steps"]``) is fast and,
         with eta = 0, deterministic given the initial noise; ``"ddpm"`` walks all training
         steps and adds fresh noise at each. ``seed`` fixes the noise: the same seed gives
         the same samples, another seed another plausible image.
+
+        ``correct`` (a function of the predicted clean image, B x 1 x H x W in [0, 1]) is
+        applied to the network's estimate at every step before the scheduler moves on:
+        DDNM's range-null-space step (chapter 07) is such a function. It needs a model
+        that predicts the clean image (``prediction="sample"``).
+
+        ``start`` (B x 1 x H x W in [0, 1]) with ``strength`` < 1 starts the reverse process
+        from ``start`` noised to ``strength`` of the schedule instead of from pure noise,
+        and walks only the remaining steps (SDEdit, Meng et al., ICLR 2022; for
+        reconstruction "come closer, diffuse faster", Chung et al., CVPR 2022): the
+        prior then refines an estimate rather than inventing an image from nothing.
         """
+        if not 0 < strength <= 1:
+            raise ValueError(f"strength must be in (0, 1] (1 = from pure noise); got {strength}.")
+        if correct is not None and self.config["prediction"] != "sample":
+            raise ValueError("correct= acts on the predicted clean image: build the model with prediction='sample'.")
         self.eval()
         net = self.ema.module if use_ema else self.net
         device = next(net.parameters()).device
@@ -148,8 +165,14 @@ class DiffusionSynthesiser(nn.Module):
         scheduler = self.make_scheduler(sampler, steps)
         generator = torch.Generator(device).manual_seed(seed)
         x = torch.randn(shape, generator=generator, device=device)
-        for t in tqdm(scheduler.timesteps, desc=f"{sampler} sampling", disable=not progress, leave=False):
+        timesteps = scheduler.timesteps
+        if start is not None and strength < 1:
+            timesteps = timesteps[timesteps <= strength * self.config["num_train_timesteps"]]
+            x = scheduler.add_noise(start.to(device) * 2 - 1, x, timesteps[:1].to(device))
+        for t in tqdm(timesteps, desc=f"{sampler} sampling", disable=not progress, leave=False):
             output = net(self._inputs(x, source), torch.full((shape[0],), int(t), device=device))
+            if correct is not None:
+                output = correct((output + 1) / 2) * 2 - 1
             x, _ = scheduler.step(output, int(t), x, generator=generator)
         return ((x + 1) / 2).clamp(0, 1)
 

@@ -4,7 +4,7 @@ the tests call them too, and notebooks display the returned figures inline.
 
 ``images`` (modalities, predictions, overlays), ``scores`` (training curves, metric
 behaviour), ``diffusion`` (chapter 03), ``attention`` (chapter 04), ``explain`` (chapter 05),
-``lesions`` (chapter 06).
+``lesions`` (chapter 06), ``reconstruction`` (chapter 07).
 """
 from medsynth_nb.viz.attention import (
     attention_distance_plot,
@@ -37,6 +37,13 @@ from medsynth_nb.viz.images import (
     window,
 )
 from medsynth_nb.viz.lesions import controllability_plot, dice_vs_k_plot, lesion_pair, render_comparison
+from medsynth_nb.viz.reconstruction import (
+    lesion_closeups,
+    metric_vs_setting,
+    null_space_split,
+    reconstruction_gallery,
+    sample_spread,
+)
 from medsynth_nb.viz.scores import bar_by_label, edge_profiles, metric_sensitivity, plot_history
 
 __all__ = [
@@ -57,17 +64,22 @@ __all__ = [
     "edge_profiles",
     "explain_panel",
     "forward_process",
+    "lesion_closeups",
     "lesion_pair",
     "metric_sensitivity",
+    "metric_vs_setting",
+    "null_space_split",
     "outline_box",
     "overlay",
     "physics_table",
     "plot_history",
     "randomization_plot",
     "receptive_fields",
+    "reconstruction_gallery",
     "render_comparison",
     "show_modalities",
     "show_predictions",
+    "sample_spread",
     "sparsification_plot",
     "token_cost_plot",
     "uncertainty_maps",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy.optimize import brentq
 
-from medsynth_nb.exercises import chapter00, chapter04, chapter05, chapter06
+from medsynth_nb.exercises import chapter00, chapter04, chapter05, chapter06, chapter07
 
 CSF_T1_MS = 4300.0  # CSF at 3 T (Rooney et al., MRM 2007)
 
@@ -208,3 +209,37 @@ def test_biggest_gain_reads_the_paired_differences():
     assert chapter06.check_biggest_gain("8", dice) is False
     with pytest.raises(ValueError, match="no 'real \\+ synthetic'"):
         chapter06.check_biggest_gain(2, dice[dice["arm"] == "real only"])
+
+
+def test_measured_fraction_counts_the_masks_lines():
+    # 64 lines at 8x: the 5 central lines (8 % of 64, |k| <= 2) and random pairs +-k making up
+    # 64 / 8 = 8 lines, rounded to whole pairs: (8 - 5) / 2 = 1.5 -> 2 pairs, 9 lines in all.
+    assert chapter07.check_measured_fraction(9 / 64, width=64, acceleration=8) is True
+    assert chapter07.check_measured_fraction(1 / 8, width=64, acceleration=8) is False  # the nominal 1/R
+
+
+def test_projection_check_accepts_the_projection_and_rejects_the_guess():
+    from medsynth_nb.data.measurement import UndersampledMRI
+
+    operator = UndersampledMRI.accelerated(16, 4)
+    g = torch.Generator().manual_seed(0)
+    truth, guess = torch.rand(2, 1, 1, 16, 16, generator=g)
+    kspace = operator.forward(truth)
+    guess_k = torch.fft.fft2(guess.to(torch.complex64), norm="ortho")
+    projected = torch.fft.ifft2(torch.where(operator.lines, kspace, guess_k), norm="ortho").real
+    assert chapter07.check_projection(projected, guess, kspace, operator) is True
+    assert chapter07.check_projection(guess, guess, kspace, operator) is False
+    assert chapter07.check_projection(operator.zero_filled(kspace), guess, kspace, operator) is False
+
+
+def test_fastest_degradation_and_fragile_uptake_read_their_tables():
+    table = pd.DataFrame([("zero-filled", 4, 25.0), ("zero-filled", 8, 21.0), ("U-Net", 4, 30.0), ("U-Net", 8, 24.0)],
+                         columns=["method", "acceleration", "psnr"])
+    assert chapter07.check_fastest_degradation("u-net", table) is True
+    assert chapter07.check_fastest_degradation("zero-filled", table) is False
+    uptake = pd.DataFrame([("low-dose image", 1.0, 1.0, 1.1), ("low-dose image", 0.01, 0.98, 2.5)],
+                          columns=["method", "dose", "tumor mean", "tumor max"])
+    assert chapter07.check_fragile_uptake("max", uptake) is True
+    assert chapter07.check_fragile_uptake("mean", uptake) is False
+    with pytest.raises(ValueError, match="No rows"):
+        chapter07.check_fragile_uptake("max", uptake, method="denoiser")

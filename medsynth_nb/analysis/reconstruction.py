@@ -1,0 +1,126 @@
+"""What chapter 07 measures about reconstructions: quality against the measurement's size,
+whether the measurement is kept, error per tissue, uptake in a lesion, and what happens
+to a lesion no network has seen.
+
+Every function takes ``images``, ``{method: N x H x W}`` reconstructions of the same
+``MeasuredSlices`` test set (``metrics.reconstruct_set``), and returns a tidy table with
+one row per method and setting (acceleration, views or dose).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from medsynth_nb.data.intensity import to_hu
+from medsynth_nb.data.inverse_problems import PROBLEMS, mri_operator
+from medsynth_nb.data.measurement import residual_on_measured
+from medsynth_nb.data.phantom import TISSUE_LABELS
+from medsynth_nb.metrics.evaluation import lesion_contrast
+from medsynth_nb.metrics.reconstruction import score_reconstruction
+
+BRAIN = (1, 2, 3)  # csf, gm, wm: the tissue codes inside the skull
+
+
+def _rows(images: dict, test, measure) -> pd.DataFrame:
+    """``measure(method_images_at_setting, test_at_setting) -> dict`` for every method and
+    setting, as one table."""
+    name = PROBLEMS[test.problem]["setting"]
+    rows = []
+    for method, stack in images.items():
+        for setting in test.settings:
+            index = np.flatnonzero(test.setting == setting)
+            rows.append({"method": method, name: setting, **measure(stack[index], test.select(index))})
+    return pd.DataFrame(rows)
+
+
+def method_table(images: dict, test) -> pd.DataFrame:
+    """PSNR, SSIM and MAE (HU for CT) per method and setting: mean and standard deviation
+    over the test subjects (the independent samples)."""
+    def measure(stack, part):
+        per_subject = score_reconstruction(stack, part)
+        return {**per_subject.mean().to_dict(), **per_subject.std(ddof=1).add_suffix("_sd").to_dict(),
+                "subjects": len(per_subject)}
+    return _rows(images, test, measure)
+
+
+def consistency_residuals(images: dict, test) -> pd.DataFrame:
+    """MRI: the largest |A x - y| on the measured k-space samples, relative to the largest
+    |y|: 0 to float precision for a method that keeps the measurement."""
+    if test.problem != "mri":
+        raise ValueError("Data consistency is measured here for MRI; this set is "
+                         f"{test.problem!r}.")
+
+    def measure(stack, part):
+        operator = mri_operator(part.truth.shape[-1], float(part.setting[0]))
+        kspace = operator.forward(torch.from_numpy(part.truth[:, None]))
+        residual = residual_on_measured(operator, torch.from_numpy(np.asarray(stack, np.float32)[:, None]), kspace)
+        return {"relative residual": residual / float(kspace.abs().max())}
+    return _rows(images, test, measure)
+
+
+def hu_error_by_tissue(images: dict, test) -> pd.DataFrame:
+    """CT: mean absolute error in HU inside each tissue (and the tumour), per method and
+    number of views. Bone and the skull's edge carry the streaks; soft tissue the noise."""
+    if test.problem != "ct":
+        raise ValueError(f"HU errors need the CT problem; this set is {test.problem!r}.")
+
+    def measure(stack, part):
+        error = np.abs(to_hu(np.asarray(stack)) - to_hu(part.truth))
+        return {TISSUE_LABELS[code]: float(error[part.tissue == code].mean())
+                for code in sorted(TISSUE_LABELS) if code > 0 and (part.tissue == code).any()}
+    return _rows(images, test, measure)
+
+
+def uptake_table(images: dict, test) -> pd.DataFrame:
+    """PET: the mean uptake (an SUV-mean) in the tumour and in the whole brain, and the
+    tumour's maximum (SUV-max), each as reconstructed / true on the tumour slices. 1 means
+    preserved; a denoiser that smooths lowers a small hot lesion's mean first, while noise
+    raises its maximum."""
+    if test.problem != "pet":
+        raise ValueError(f"Uptake needs the PET problem; this set is {test.problem!r}.")
+
+    def measure(stack, part):
+        ratios = {"tumor mean": [], "tumor max": [], "brain mean": []}
+        for i in np.flatnonzero(part.tumor.reshape(len(part), -1).any(1)):
+            lesion, brain = part.tumor[i] > 0, np.isin(part.tissue[i], BRAIN) | (part.tumor[i] > 0)
+            ratios["tumor mean"].append(stack[i][lesion].mean() / part.truth[i][lesion].mean())
+            ratios["tumor max"].append(stack[i][lesion].max() / part.truth[i][lesion].max())
+            ratios["brain mean"].append(stack[i][brain].mean() / part.truth[i][brain].mean())
+        return {k: float(np.mean(v)) if v else float("nan") for k, v in ratios.items()}
+    return _rows(images, test, measure)
+
+
+def hallucination_table(images: dict, test) -> pd.DataFrame:
+    """The test tumours, which no network saw in training (``healthy_training``):
+    - ``contrast kept``: median over tumour slices of the reconstruction's lesion contrast
+      (tumour mean - white-matter mean) over the truth's; 1 = kept, 0 = erased, above 1 =
+      exaggerated;
+    - ``lesion / brain error``: mean absolute error inside the tumour over that in the
+      healthy brain of the same slices; above 1 means the method is worse exactly where it
+      meets what it never saw — it paints what it knows.
+    """
+    if not test.tumor.any():
+        raise ValueError("No test slice has a tumour; load the phantom with tumor_prob > 0.")
+
+    def measure(stack, part):
+        kept = lesion_contrast(stack, part) / lesion_contrast(part.truth, part)
+        lesion_error, brain_error = [], []
+        for i in np.flatnonzero(part.tumor.reshape(len(part), -1).any(1)):
+            error = np.abs(stack[i] - part.truth[i])
+            lesion_error.append(error[part.tumor[i] > 0].mean())
+            brain_error.append(error[np.isin(part.tissue[i], BRAIN) & (part.tumor[i] == 0)].mean())
+        with np.errstate(divide="ignore", invalid="ignore"):  # the truth itself has no error anywhere
+            ratio = float(np.mean(lesion_error) / np.mean(brain_error))
+        return {"contrast kept": float(kept.median()), "lesion / brain error": ratio,
+                "tumour slices": len(kept)}
+    return _rows(images, test, measure)
+
+
+def degradation(table: pd.DataFrame, metric: str = "psnr") -> pd.Series:
+    """How much each method loses from the most to the least measured setting (e.g. PSNR
+    at 4x minus at 8x): the method whose error grows fastest has the largest value."""
+    setting = next(c for c in table.columns if c in {p["setting"] for p in PROBLEMS.values()})
+    wide = table.pivot(index="method", columns=setting, values=metric)
+    order = [s for p in PROBLEMS.values() for s in p["settings"] if s in wide.columns]
+    return (wide[order[0]] - wide[order[-1]]).rename(f"{metric} lost")
