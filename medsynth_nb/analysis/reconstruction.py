@@ -73,18 +73,23 @@ def hu_error_by_tissue(images: dict, test) -> pd.DataFrame:
 
 
 def uptake_table(images: dict, test) -> pd.DataFrame:
-    """PET: the mean uptake (an SUV-mean) in the tumour and in the whole brain, and the
-    tumour's maximum (SUV-max), each as reconstructed / true on the tumour slices. 1 means
+    """PET: the mean uptake (an SUV-mean) in the tumour, in the small tumours (the tumour
+    slices with less than the median tumour area) and in the whole brain, and the tumour's
+    maximum (SUV-max), each as reconstructed / true on the tumour slices. 1 means
     preserved; a denoiser that smooths lowers a small hot lesion's mean first, while noise
     raises its maximum."""
     if test.problem != "pet":
         raise ValueError(f"Uptake needs the PET problem; this set is {test.problem!r}.")
 
     def measure(stack, part):
-        ratios = {"tumor mean": [], "tumor max": [], "brain mean": []}
-        for i in np.flatnonzero(part.tumor.reshape(len(part), -1).any(1)):
+        slices = np.flatnonzero(part.tumor.reshape(len(part), -1).any(1))
+        area = (part.tumor[slices] > 0).reshape(len(slices), -1).sum(1)
+        ratios = {"tumor mean": [], "small tumor mean": [], "tumor max": [], "brain mean": []}
+        for i, small in zip(slices, area < np.median(area) if len(area) else []):
             lesion, brain = part.tumor[i] > 0, np.isin(part.tissue[i], BRAIN) | (part.tumor[i] > 0)
             ratios["tumor mean"].append(stack[i][lesion].mean() / part.truth[i][lesion].mean())
+            if small:
+                ratios["small tumor mean"].append(ratios["tumor mean"][-1])
             ratios["tumor max"].append(stack[i][lesion].max() / part.truth[i][lesion].max())
             ratios["brain mean"].append(stack[i][brain].mean() / part.truth[i][brain].mean())
         return {k: float(np.mean(v)) if v else float("nan") for k, v in ratios.items()}

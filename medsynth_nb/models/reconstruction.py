@@ -9,6 +9,8 @@
   Haltmeier, Inverse Problems 2019). The same U-Net, its output passed through the
   data-consistency projection A^H y + (I - A^H A) x, in training too: the network can
   only fill in what the scanner did not measure. MRI only (the projection is exact there).
+- ``ReconstructionUNet(residual=False, preserve_total=True)``: a low-dose PET denoiser
+  whose output keeps the measured total activity, the one thing few counts measure well.
 - ``ZeroShotDiffusion``: an unconditional diffusion model trained on full images only,
   never on measurements; reconstruction runs its reverse process and replaces the range
   part of every clean-image estimate by the measurement (DDNM, Wang, Yu & Zhang, ICLR
@@ -40,12 +42,17 @@ class ReconstructionUNet(UNetRegressor):
     measured k-space exactly (MRI). ``residual=False`` predicts the image itself rather than
     a correction, for inputs that are mostly noise: measured on low-dose PET (cpu profile,
     64 px, 1000 steps, doses 100 % to 1 %), residual 12.4 dB against direct 17.0 dB at 1 %,
-    21.8 against 20.6 dB at 100 %."""
+    21.8 against 20.6 dB at 100 %. ``preserve_total=True`` makes the output positive
+    (softplus) and rescales it to the input's total activity, PET's counterpart of data
+    consistency. Measured in the same setting, it lifted the direct denoiser to 18.3 dB at
+    1 % and 23.4 dB at 100 %, and moved the whole brain's mean uptake from 11 % too high to
+    within 1.5 % of the truth. (An even shift to the total, the Euclidean projection, left
+    the brain 11 % too high: activity drained from the background into the brain.)"""
 
     def __init__(self, in_channels: int = 1, channels=(16, 32, 64, 128), lr: float = 1e-3, dropout: float = 0.0,
-                 null_space: bool = False, residual: bool = True):
+                 null_space: bool = False, residual: bool = True, preserve_total: bool = False):
         super().__init__(in_channels, channels, lr, dropout)
-        self.config.update(null_space=null_space, residual=residual)
+        self.config.update(null_space=null_space, residual=residual, preserve_total=preserve_total)
 
     @classmethod
     def for_task(cls, task, profile, **overrides):
@@ -56,6 +63,12 @@ class ReconstructionUNet(UNetRegressor):
         estimate = self.net(batch["source"])
         if self.config["residual"]:
             estimate = estimate + batch["source"][:, :1]
+        if self.config["preserve_total"]:
+            # PET's data consistency: what few counts measure well is their total, so the
+            # denoiser may move activity within the image but not add or remove any.
+            estimate = F.softplus(estimate)
+            total = batch["source"][:, :1].sum((-2, -1), keepdim=True)
+            estimate = estimate * total / estimate.sum((-2, -1), keepdim=True)
         if not self.config["null_space"]:
             return estimate
         operator, kspace = measured_kspace(batch)

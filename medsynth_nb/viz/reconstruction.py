@@ -52,11 +52,12 @@ def null_space_split(truth: np.ndarray, estimates: dict[str, np.ndarray], accele
     return fig
 
 
-def reconstruction_gallery(images: dict[str, np.ndarray], test, slice_index: int, *, error_max: float | None = None):
-    """One slice at every setting (rows): each method's reconstruction and, below it in
-    the same column, its |error| against the truth (last column)."""
+def reconstruction_gallery(images: dict[str, np.ndarray], test, slice_index: int, *, settings=None,
+                           error_max: float | None = None):
+    """One slice at every setting (or those in ``settings``), one pair of rows each: each
+    method's reconstruction and, below it, its |error| against the truth (last column)."""
     problem, name = test.problem, PROBLEMS[test.problem]["setting"]
-    settings = test.settings
+    settings = test.settings if settings is None else list(settings)
     cols = len(images) + 1
     fig, axes = plt.subplots(2 * len(settings), cols, figsize=(2.0 * cols, 4.1 * len(settings)), squeeze=False)
     err_max = error_max or (300.0 if problem == "ct" else 0.25)

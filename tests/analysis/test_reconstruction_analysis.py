@@ -66,7 +66,8 @@ def test_uptake_ratios_read_one_for_the_truth_and_see_a_smoothed_lesion():
     test = _set("pet", (1.0, 0.1))
     smoothed = np.stack([gaussian_filter(image, 2.0) for image in test.truth])
     table = rec.uptake_table({"truth": test.truth, "smoothed": smoothed}, test).set_index(["method", "dose"])
-    assert table.loc[("truth", 0.1)].to_numpy() == pytest.approx([1.0, 1.0, 1.0])
+    assert table.loc[("truth", 0.1), ["tumor mean", "tumor max", "brain mean"]].to_numpy() == pytest.approx(1.0)
+    assert np.isnan(table.loc[("truth", 0.1), "small tumor mean"]), "one tumour slice: none below the median area"
     assert table.loc[("smoothed", 1.0), "tumor mean"] < 0.9  # a small hot lesion loses its mean first
     assert table.loc[("smoothed", 1.0), "brain mean"] == pytest.approx(1.0, abs=0.1)
 
@@ -78,3 +79,15 @@ def test_hu_error_by_tissue_is_in_hu():
     assert table[["csf", "gm", "wm"]].to_numpy() == pytest.approx(10.0, rel=1e-3)
     with pytest.raises(ValueError, match="CT"):
         rec.hu_error_by_tissue({}, _set("mri"))
+
+
+def test_smoothing_costs_a_small_lesion_more_of_its_mean_than_a_large_one():
+    test = _set("pet", (1.0,), size=48)
+    big = np.zeros_like(test.tumor[1])
+    big[16:32, 16:32] = 3
+    truth = test.truth.copy()
+    truth[1][big > 0] = 0.9
+    test = dataclasses.replace(test, truth=truth, tumor=np.stack([test.tumor[0], big]))
+    smoothed = np.stack([gaussian_filter(image, 1.5) for image in test.truth])
+    row = rec.uptake_table({"smoothed": smoothed}, test).iloc[0]
+    assert row["small tumor mean"] < row["tumor mean"] < 1.0

@@ -85,3 +85,13 @@ def test_sampling_from_a_start_image_walks_only_the_last_steps():
     assert len(calls) == 3, "30 % of a 10-step schedule"
     with pytest.raises(ValueError, match="strength"):
         model.sample(n=1, image_size=16, start=start, strength=0)
+
+
+def test_a_total_preserving_denoiser_keeps_each_images_total_activity(tiny_data):
+    pet = load_inverse_problem(tiny_data, "pet", (0.1,), healthy_training=False)
+    model = build_model("reconstruction_unet", None, get_profile("smoke"), channels=SMALL, residual=False,
+                        preserve_total=True)
+    batch = pet.test.batch(None, np.arange(len(pet.test)))
+    with torch.no_grad():
+        output = model.reconstruct(batch)
+    assert torch.allclose(output.sum((-2, -1)), batch["source"].sum((-2, -1)), rtol=1e-4)

@@ -43,3 +43,11 @@ def test_sample_spread_shows_the_mean_and_its_spread(mri):
     fig = viz.sample_spread(samples, mri.test.truth[0])
     shown = {ax.get_title(): ax.images[0].get_array() for ax in fig.axes if ax.images}
     assert np.allclose(shown["spread (sd)"], 0.1, atol=1e-6) and np.allclose(shown["|mean − truth|"], 0.1, atol=1e-6)
+
+
+def test_gallery_shows_the_chosen_settings_of_the_same_slice(mri):
+    images = {"zero-filled": mri.test.source[:, 0]}
+    fig = viz.reconstruction_gallery(images, mri.test, 0, settings=[8])
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 4 and "acceleration 8" in shown[0].get_title()
+    assert np.array_equal(shown[0].images[0].get_array(), mri.test.at(8).source[0, 0])
