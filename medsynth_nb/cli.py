@@ -142,7 +142,7 @@ def _profiles(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from medsynth_nb.models import MODELS
+    from medsynth_nb.models import SYNTHESIS_MODELS
 
     parser = argparse.ArgumentParser(prog="medsynth", description="MedSynth Notebooks command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     ph.set_defaults(func=_phantom)
 
     tr = sub.add_parser("train", help="train a model on the phantom and evaluate it on held-out subjects")
-    tr.add_argument("model", choices=sorted(MODELS))
+    tr.add_argument("model", choices=sorted(SYNTHESIS_MODELS))
     tr.add_argument("--task", required=True, help="SOURCE[,SOURCE]:TARGET, e.g. t1:t2 or t1:ct")
     tr.add_argument("--profile", default=None, help="smoke, cpu or gpu (default: by hardware)")
     tr.add_argument("--seconds", type=float, default=None,

@@ -129,3 +129,13 @@ def test_train_unified_resvit_writes_the_imputation_table(tmp_path, capsys):
 def test_unified_applies_only_to_resvit(tmp_path, capsys):
     code = main(["train", "unet", "--task", "t1:t2", "--unified", "--profile", "smoke", "--out", str(tmp_path)])
     assert code == 2 and "--unified" in capsys.readouterr().err
+
+
+def test_train_offers_only_models_that_map_modalities():
+    from medsynth_nb.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["train", "pix2pix", "--task", "t1:t2", "--out", "run"]).model == "pix2pix"
+    for name in ("zero_shot_diffusion", "lesion_segmenter"):  # they train on measurements / label maps
+        with pytest.raises(SystemExit):
+            parser.parse_args(["train", name, "--task", "t1:t2", "--out", "run"])

@@ -32,6 +32,11 @@ MODELS = {
 }
 
 
+# The models that map source modalities to a target ("t1:t2"): what `medsynth train` offers. The
+# others train on their own data (label maps, measurements) in their chapters.
+SYNTHESIS_MODELS = ("unet", "pix2pix", "cyclegan", "diffusion", "resvit", "heteroscedastic")
+
+
 def _check(name: str):
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}; available: {', '.join(MODELS)}.")
@@ -54,6 +59,6 @@ def model_from_config(config: dict):
     return model
 
 
-__all__ = ["MODELS", "build_model", "model_from_config", "parameter_count", "CycleGAN", "DiffusionSynthesiser",
+__all__ = ["MODELS", "SYNTHESIS_MODELS", "build_model", "model_from_config", "parameter_count", "CycleGAN", "DiffusionSynthesiser",
            "HeteroscedasticUNet", "IntensityLookup", "LesionRenderer", "LesionSegmenter", "Pix2Pix",
            "ReconstructionUNet", "ResViT", "UNetRegressor", "ZeroShotDiffusion"]
