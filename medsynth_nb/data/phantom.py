@@ -188,12 +188,14 @@ def _tissue_map(fractions: np.ndarray, tumor: np.ndarray) -> np.ndarray:
 
 def make_subject(seed: int, shape: tuple[int, int, int] | None = None, affine: np.ndarray | None = None, *,
                  site: str = "A", tumor: str | TumorParams | np.ndarray | None = "random",
-                 subject_id: str | None = None) -> Subject:
+                 subject_id: str | None = None, visit: int = 0) -> Subject:
     """A phantom subject on a grid (default: one 128 x 128 axial slice).
 
     ``tumor``: ``"random"`` (a random tumour in the field of view), ``None`` (healthy),
     ``TumorParams``, or a label map on this grid (values 0-3, see ``tumor.LABELS``).
     ``site``: a key of ``physics.SITES`` (sequence parameters, noise, bias, blur).
+    ``visit``: another scan of the same person (chapter 08's follow-ups): the same anatomy
+    and tissues, a new noise realisation; visit 0 is the first scan.
     """
     if shape is None:
         shape, affine = axial_grid()
@@ -207,7 +209,7 @@ def make_subject(seed: int, shape: tuple[int, int, int] | None = None, affine: n
     fractions = _healthy_fractions(coords, geo)
     tissues = physics.jitter_tissues(streams[_TISSUES])
     params = {
-        "seed": int(seed), "site": site, "geometry": geo,
+        "seed": int(seed), "visit": int(visit), "site": site, "geometry": geo,
         "tissues": {k: dataclasses.asdict(v) for k, v in tissues.items()},
         "provenance": "SYNTHETIC: medsynth_nb phantom (MNI152 2009a anatomy + physics contrasts)",
     }
@@ -267,7 +269,9 @@ def _acquire(clean: dict, subject: Subject, site: physics.Site, signals: dict, c
     """Bias, blur and noise. The noise is drawn with a fixed number of random numbers
     per voxel and scaled by lesion-independent quantities (the WM signal sets the MR
     noise level), so a re-rendered lesion leaves the noise elsewhere unchanged."""
-    rng = np.random.default_rng([subject.params["seed"], _NOISE])
+    # A later visit draws new noise; the first keeps the stream it always had.
+    visit = subject.params.get("visit", 0)
+    rng = np.random.default_rng([subject.params["seed"], _NOISE] + ([visit] if visit else []))
     wm = physics.TISSUES.index("wm")
     out = {}
     for i, modality in enumerate(physics.MR_MODALITIES):
