@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from medsynth_nb.data.intensity import to_hu
-from medsynth_nb.data.inverse_problems import PROBLEMS, mri_operator
+from medsynth_nb.data.inverse_problems import PROBLEMS, most_measured_first, mri_operator, setting_column
 from medsynth_nb.data.measurement import residual_on_measured
 from medsynth_nb.data.phantom import TISSUE_LABELS
 from medsynth_nb.metrics.evaluation import lesion_contrast
@@ -125,7 +125,7 @@ def hallucination_table(images: dict, test) -> pd.DataFrame:
 def degradation(table: pd.DataFrame, metric: str = "psnr") -> pd.Series:
     """How much each method loses from the most to the least measured setting (e.g. PSNR
     at 4x minus at 8x): the method whose error grows fastest has the largest value."""
-    setting = next(c for c in table.columns if c in {p["setting"] for p in PROBLEMS.values()})
+    problem, setting = setting_column(table)
     wide = table.pivot(index="method", columns=setting, values=metric)
-    order = [s for p in PROBLEMS.values() for s in p["settings"] if s in wide.columns]
+    order = most_measured_first(problem, wide.columns)
     return (wide[order[0]] - wide[order[-1]]).rename(f"{metric} lost")

@@ -31,12 +31,29 @@ import torch
 from medsynth_nb.data.measurement import ParallelBeamCT, UndersampledMRI, low_dose
 from medsynth_nb.data.slices import SliceSet, SubjectSlices, SynthesisData
 
-# What is reduced, its default levels (most -> least measured) and which modality is measured.
+# What is reduced, its default levels (most -> least measured), which modality is measured, and
+# whether a larger setting measures more (views, dose) or less (acceleration).
 PROBLEMS = {
-    "mri": {"setting": "acceleration", "settings": (4, 8), "modality": "t2"},
-    "ct": {"setting": "views", "settings": (180, 60, 30, 15), "modality": "ct"},
-    "pet": {"setting": "dose", "settings": (1.0, 0.25, 0.1, 0.05, 0.01), "modality": "pet"},
+    "mri": {"setting": "acceleration", "settings": (4, 8), "modality": "t2", "larger_measures_more": False},
+    "ct": {"setting": "views", "settings": (180, 60, 30, 15), "modality": "ct", "larger_measures_more": True},
+    "pet": {"setting": "dose", "settings": (1.0, 0.25, 0.1, 0.05, 0.01), "modality": "pet",
+            "larger_measures_more": True},
 }
+
+
+def most_measured_first(problem: str, settings) -> list:
+    """``settings`` of ``problem`` from the fullest measurement to the sparsest (4x before 8x,
+    180 views before 30, 100 % dose before 1 %)."""
+    return sorted(settings, reverse=PROBLEMS[problem]["larger_measures_more"])
+
+
+def setting_column(table) -> tuple[str, str]:
+    """The problem of a table with one row per setting, and the name of its setting column."""
+    for problem, spec in PROBLEMS.items():
+        if spec["setting"] in table.columns:
+            return problem, spec["setting"]
+    raise ValueError(f"No setting column ({', '.join(p['setting'] for p in PROBLEMS.values())}) in this table; "
+                     f"it has {list(table.columns)}.")
 
 
 @lru_cache(maxsize=16)
@@ -90,7 +107,7 @@ class MeasuredSlices(SubjectSlices):
 
     @property
     def settings(self) -> list:
-        return sorted(set(self.setting.tolist()), key=PROBLEMS[self.problem]["settings"].index)
+        return most_measured_first(self.problem, set(self.setting.tolist()))
 
     @property
     def modality(self) -> str:

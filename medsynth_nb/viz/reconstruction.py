@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from medsynth_nb.data.intensity import to_hu
-from medsynth_nb.data.inverse_problems import PROBLEMS, mri_operator
+from medsynth_nb.data.inverse_problems import PROBLEMS, mri_operator, setting_column
 from medsynth_nb.viz.images import WINDOWS_PHYSICAL, overlay
 
 
@@ -84,7 +84,7 @@ def reconstruction_gallery(images: dict[str, np.ndarray], test, slice_index: int
 def metric_vs_setting(table: pd.DataFrame, metrics=("psnr", "ssim")):
     """Each method's mean (± sd over subjects) against the setting, one panel per metric;
     ``table`` is ``analysis.reconstruction.method_table``'s."""
-    setting = next(c for c in table.columns if c in {p["setting"] for p in PROBLEMS.values()})
+    problem, setting = setting_column(table)
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.3), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for method, rows in table.groupby("method", sort=False):
@@ -93,10 +93,9 @@ def metric_vs_setting(table: pd.DataFrame, metrics=("psnr", "ssim")):
         ax.set_xlabel(setting)
         ax.set_ylabel(metric.upper().replace("_HU", " (HU)"))
         if setting == "dose":
-            ax.set_xscale("log")
-            ax.invert_xaxis()
-        if setting == "views":
-            ax.invert_xaxis()
+            ax.set_xscale("log")  # 100 % to 1 %: two decades
+        if PROBLEMS[problem]["larger_measures_more"]:
+            ax.invert_xaxis()  # the measurement shrinks to the right, as acceleration grows
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()

@@ -70,3 +70,8 @@ def test_without_guide_drops_only_the_guide_channel(tiny_data):
     alone = guided.without_guide()
     assert alone.train.source.shape[1] == 1 and guided.train.source.shape[1] == 2
     assert np.array_equal(alone.test.source[:, 0], guided.test.source[:, 0]) and alone.test.guide is None
+
+
+def test_settings_of_any_value_run_from_the_fullest_measurement(tiny_data):
+    assert measure_slices(tiny_data.test, "mri", (6, 3)).settings == [3.0, 6.0]  # not among the defaults
+    assert measure_slices(tiny_data.test, "pet", (0.02, 0.5)).settings == [0.5, 0.02]
