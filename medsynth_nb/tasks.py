@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 MR_MODALITIES = ("t1", "t2", "pd", "flair", "t1ce")
 MODALITIES = MR_MODALITIES + ("ct", "pet")
-SITES = ("A", "B")  # the phantom's scanner sites (their physics: ``data.SITES``)
+SITES = ("A", "B", "LF")  # the phantom's scanner sites (their physics: ``data.SITES``)
 
 
 @dataclass(frozen=True)

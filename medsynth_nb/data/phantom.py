@@ -236,11 +236,12 @@ def render(subject: Subject, tumor: TumorParams | np.ndarray | None) -> Subject:
     else:
         labels = check_labels(tumor, subject.shape)
         subject.params["tumor"] = "label map given by the caller"
-    # Tumour voxels become the sub-region's tissue (necrosis, oedema, enhancing).
-    lesion = np.stack([labels == k for k in (1, 2, 3)]).astype(np.float32)
-    fractions = np.concatenate([f * (1 - lesion.sum(0)), lesion])
     tissues = {k: physics.Tissue(**v) for k, v in subject.params["tissues"].items()}
     site = physics.SITES[subject.params["site"]]
+    fractions = _with_lesion(f, labels)
+    if site.slice_mm > 0:  # a thick slice: the signal of every plane across it, averaged
+        fractions = np.mean([fractions if not shift.any() else _plane_fractions(subject, coords + shift, tumor, labels)
+                             for shift in _slice_shifts(subject.affine, site.slice_mm)], axis=0)
     signals = physics.signal_matrix(tissues, site)
     spacing = np.abs(np.diag(subject.affine)[:3])
     clean = {m: np.tensordot(s.astype(np.float32), fractions, axes=1) for m, s in signals.items()}
@@ -249,6 +250,34 @@ def render(subject: Subject, tumor: TumorParams | np.ndarray | None) -> Subject:
     subject.tissue = _tissue_map(subject.fractions, labels)
     subject.images = _acquire(clean, subject, site, signals, coords, spacing)
     return subject
+
+
+def _with_lesion(healthy: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """All TISSUES' fractions: tumour voxels become their sub-region's tissue (necrosis,
+    oedema, enhancing)."""
+    lesion = np.stack([labels == k for k in (1, 2, 3)]).astype(np.float32)
+    return np.concatenate([healthy * (1 - lesion.sum(0)), lesion])
+
+
+def _slice_shifts(affine: np.ndarray, slice_mm: float) -> list[np.ndarray]:
+    """Offsets (mm) from a slice's centre to the other planes across its thickness: a box
+    profile ``slice_mm`` wide along the grid's third axis, one plane per millimetre (the
+    width of the phantom's partial-volume edges)."""
+    n = max(1, int(np.ceil(slice_mm)))
+    normal = affine[:3, 2] / np.linalg.norm(affine[:3, 2])
+    positions = (np.arange(n) + 0.5) / n * slice_mm - slice_mm / 2
+    return [(p * normal).astype(np.float32) for p in np.where(np.abs(positions) < 1e-6, 0.0, positions)]
+
+
+def _plane_fractions(subject: Subject, coords: np.ndarray, tumor, centre_labels: np.ndarray) -> np.ndarray:
+    """Fractions on a plane parallel to the slice; a painted label map has no thickness, so
+    it is used on every plane."""
+    healthy = _healthy_fractions(coords, subject.params["geometry"])
+    if isinstance(tumor, TumorParams):
+        labels = tumor_labels(tumor, coords, healthy[2] + healthy[3], healthy[1] + healthy[2] + healthy[3])
+    else:
+        labels = centre_labels
+    return _with_lesion(healthy, labels)
 
 
 def rerender(subject: Subject, tumor: TumorParams | np.ndarray | None) -> Subject:

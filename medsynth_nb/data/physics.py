@@ -21,6 +21,11 @@ Sources of the tissue values (3 T where it matters; approximate, rounded):
   Tomography*, 2015).
 - FDG-PET: GM uptake about 2.5-4x WM; high-grade tumour rim hypermetabolic, necrosis
   cold; scanner resolution ~5 mm FWHM (modern whole-body PET).
+- Field strength (chapter 08's low-field site): T1 of soft tissue falls with the field as
+  a power law of the Larmor frequency, T1 ~ B0^b with b about 0.3-0.4 below 100 MHz
+  (Bottomley et al., Med Phys 1984); b = 0.3 here. Free water (CSF) disperses little and
+  fat less than tissue. T2 changes little between 0.06 T and 3 T and is kept. Measured
+  0.064 T brain values to check against: Jordanova et al., MAGMA 2023.
 """
 from __future__ import annotations
 
@@ -58,6 +63,8 @@ TISSUE_PROPERTIES: dict[str, Tissue] = {
     "enhancing": Tissue(t1_ms=1600.0, t2_ms=120.0, pd=0.82, hu=40.0, fdg=4.0, gd_mM=0.3),
 }
 GD_RELAXIVITY = 4.5  # r1, L/(mmol*s) at 3 T
+REFERENCE_FIELD_T = 3.0  # the field of TISSUE_PROPERTIES' relaxation times
+T1_FIELD_EXPONENT = {"csf": 0.0, "fat": 0.15}  # b in T1 ~ B0^b; every other tissue: 0.3
 
 
 @dataclass(frozen=True)
@@ -89,20 +96,20 @@ class Site:
     ct_noise_hu: float = 8.0
     pet_fwhm_mm: float = 5.0
     pet_counts: float = 40.0        # expected counts per unit uptake per voxel (Poisson)
+    field_t: float = REFERENCE_FIELD_T  # main field B0: sets the tissues' T1
+    slice_mm: float = 0.0           # slice thickness (0: the thin slices the grid samples)
 
 
 _FLAIR_TR = 9000.0
+_SITE_A_SEQUENCES = {
+    "t1": Sequence(tr_ms=500.0, te_ms=10.0),
+    "t2": Sequence(tr_ms=4000.0, te_ms=100.0),
+    "pd": Sequence(tr_ms=5000.0, te_ms=15.0),
+    "flair": Sequence(tr_ms=_FLAIR_TR, te_ms=120.0, ti_ms=flair_ti(_FLAIR_TR)),
+    "t1ce": Sequence(tr_ms=500.0, te_ms=10.0),
+}
 SITES: dict[str, Site] = {
-    "A": Site(
-        name="A",
-        sequences={
-            "t1": Sequence(tr_ms=500.0, te_ms=10.0),
-            "t2": Sequence(tr_ms=4000.0, te_ms=100.0),
-            "pd": Sequence(tr_ms=5000.0, te_ms=15.0),
-            "flair": Sequence(tr_ms=_FLAIR_TR, te_ms=120.0, ti_ms=flair_ti(_FLAIR_TR)),
-            "t1ce": Sequence(tr_ms=500.0, te_ms=10.0),
-        },
-    ),
+    "A": Site(name="A", sequences=_SITE_A_SEQUENCES),
     # Another vendor/protocol: an inversion-prepared T1w (CSF nulled, stronger GM/WM
     # contrast, as MPRAGE-like protocols give; a common multi-site mismatch), longer-TE
     # T2w, noisier, stronger bias, lower in-plane resolution.
@@ -117,6 +124,12 @@ SITES: dict[str, Site] = {
         },
         mr_snr=18.0, bias_amplitude=0.30, blur_mm=1.5, ct_noise_hu=12.0,
         pet_fwhm_mm=7.0, pet_counts=20.0,
+    ),
+    # A portable low-field scanner (0.064 T, chapter 08): site A's protocol, so every change
+    # of contrast comes from the field (shorter T1), with far less signal (SNR), thick slices
+    # (5 mm, as portable brain protocols use) and a coarser in-plane resolution.
+    "LF": Site(
+        name="LF", sequences=_SITE_A_SEQUENCES, field_t=0.064, mr_snr=8.0, blur_mm=4.0, slice_mm=5.0,
     ),
 }
 
@@ -149,14 +162,20 @@ def jitter_tissues(rng: np.random.Generator, amount: float = 0.02) -> dict[str, 
     return out
 
 
+def t1_at_field(t1_ms, tissue: str, field_t: float):
+    """T1 of ``tissue`` at ``field_t`` tesla from its T1 at the reference field (3 T)."""
+    exponent = T1_FIELD_EXPONENT.get(tissue, 0.3)
+    return t1_ms * (field_t / REFERENCE_FIELD_T) ** exponent
+
+
 def signal_matrix(tissues: dict[str, Tissue], site: Site) -> dict[str, np.ndarray]:
     """Per modality, the noise-free signal of each tissue channel (vector over TISSUES).
 
     MR modalities are in arbitrary units (PD = 1 tissue at full relaxation = 1), CT in
-    HU, PET in relative uptake (WM = 1).
+    HU, PET in relative uptake (WM = 1). Relaxation is taken at the site's field.
     """
     props = [tissues[name] for name in TISSUES]
-    t1 = np.array([p.t1_ms for p in props])
+    t1 = np.array([t1_at_field(p.t1_ms, name, site.field_t) for name, p in zip(TISSUES, props)])
     t2 = np.array([p.t2_ms for p in props])
     pd = np.array([p.pd for p in props])
     gd = np.array([p.gd_mM for p in props])
