@@ -16,10 +16,8 @@ from medsynth_nb.data.intensity import to_hu
 from medsynth_nb.data.inverse_problems import PROBLEMS, most_measured_first, mri_operator, setting_column
 from medsynth_nb.data.measurement import residual_on_measured
 from medsynth_nb.data.phantom import TISSUE_LABELS
-from medsynth_nb.metrics.evaluation import lesion_contrast
+from medsynth_nb.metrics.evaluation import BRAIN_TISSUES, lesion_fidelity
 from medsynth_nb.metrics.reconstruction import score_reconstruction
-
-BRAIN = (1, 2, 3)  # csf, gm, wm: the tissue codes inside the skull
 
 
 def _rows(images: dict, test, measure) -> pd.DataFrame:
@@ -86,7 +84,7 @@ def uptake_table(images: dict, test) -> pd.DataFrame:
         area = (part.tumor[slices] > 0).reshape(len(slices), -1).sum(1)
         ratios = {"tumor mean": [], "small tumor mean": [], "tumor max": [], "brain mean": []}
         for i, small in zip(slices, area < np.median(area) if len(area) else []):
-            lesion, brain = part.tumor[i] > 0, np.isin(part.tissue[i], BRAIN) | (part.tumor[i] > 0)
+            lesion, brain = part.tumor[i] > 0, np.isin(part.tissue[i], BRAIN_TISSUES) | (part.tumor[i] > 0)
             ratios["tumor mean"].append(stack[i][lesion].mean() / part.truth[i][lesion].mean())
             if small:
                 ratios["small tumor mean"].append(ratios["tumor mean"][-1])
@@ -97,29 +95,9 @@ def uptake_table(images: dict, test) -> pd.DataFrame:
 
 
 def hallucination_table(images: dict, test) -> pd.DataFrame:
-    """The test tumours, which no network saw in training (``healthy_training``):
-    - ``contrast kept``: median over tumour slices of the reconstruction's lesion contrast
-      (tumour mean - white-matter mean) over the truth's; 1 = kept, 0 = erased, above 1 =
-      exaggerated;
-    - ``lesion / brain error``: mean absolute error inside the tumour over that in the
-      healthy brain of the same slices; above 1 means the method is worse exactly where it
-      meets what it never saw — it paints what it knows.
-    """
-    if not test.tumor.any():
-        raise ValueError("No test slice has a tumour; load the phantom with tumor_prob > 0.")
-
-    def measure(stack, part):
-        kept = lesion_contrast(stack, part) / lesion_contrast(part.truth, part)
-        lesion_error, brain_error = [], []
-        for i in np.flatnonzero(part.tumor.reshape(len(part), -1).any(1)):
-            error = np.abs(stack[i] - part.truth[i])
-            lesion_error.append(error[part.tumor[i] > 0].mean())
-            brain_error.append(error[np.isin(part.tissue[i], BRAIN) & (part.tumor[i] == 0)].mean())
-        with np.errstate(divide="ignore", invalid="ignore"):  # the truth itself has no error anywhere
-            ratio = float(np.mean(lesion_error) / np.mean(brain_error))
-        return {"contrast kept": float(kept.median()), "lesion / brain error": ratio,
-                "tumour slices": len(kept)}
-    return _rows(images, test, measure)
+    """``metrics.lesion_fidelity`` of every method and setting on the test tumours, which no
+    network saw in training (``healthy_training``): contrast kept, lesion / brain error."""
+    return _rows(images, test, lambda stack, part: lesion_fidelity(stack, part.truth, part))
 
 
 def degradation(table: pd.DataFrame, metric: str = "psnr") -> pd.Series:

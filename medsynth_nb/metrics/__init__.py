@@ -8,6 +8,7 @@ from medsynth_nb.metrics.evaluation import (
                                             evaluate_imputation,
                                             evaluate_model,
                                             lesion_contrast,
+                                            lesion_fidelity,
                                             predict_set,
                                             summarize,
                                             worst_slices,
@@ -18,5 +19,6 @@ from medsynth_nb.metrics.stats import paired_comparison, rank_correlation
 
 __all__ = ["compare_samplers", "error_by_label", "evaluate", "evaluate_imputation", "evaluate_model",
            "evaluate_reconstruction", "reconstruct_set", "score_reconstruction",
-           "image_metrics", "lesion_contrast", "mae", "paired_comparison", "predict_set", "psnr", "rank_correlation",
+           "image_metrics", "lesion_contrast", "lesion_fidelity",
+           "mae", "paired_comparison", "predict_set", "psnr", "rank_correlation",
            "sharpness", "ssim", "summarize", "worst_slices"]

@@ -124,3 +124,26 @@ def lesion_contrast(images: np.ndarray, data: SliceSet) -> pd.Series:
         if wm.any():
             values[i] = float(images[i][lesion].mean() - images[i][wm].mean())
     return pd.Series(values, name="lesion contrast", dtype=float)
+
+
+BRAIN_TISSUES = (1, 2, 3)  # csf, gm, wm: the tissue codes inside the skull
+
+
+def lesion_fidelity(images: np.ndarray, truths: np.ndarray, data) -> dict:
+    """What a method did to the tumours of ``data`` (slices with ``tumor`` and ``tissue``):
+    - ``contrast kept``: median over tumour slices of the image's lesion contrast over the
+      truth's; 1 = kept, 0 = erased, above 1 = exaggerated;
+    - ``lesion / brain error``: mean |error| inside the tumour over that in the healthy brain
+      of the same slices; above 1, the method is worst where it meets what it never saw.
+    """
+    if not data.tumor.any():
+        raise ValueError("No slice has a tumour; load the phantom with tumor_prob > 0.")
+    kept = lesion_contrast(images, data) / lesion_contrast(truths, data)
+    lesion_error, brain_error = [], []
+    for i in np.flatnonzero(data.tumor.reshape(len(data), -1).any(1)):
+        error = np.abs(images[i] - truths[i])
+        lesion_error.append(error[data.tumor[i] > 0].mean())
+        brain_error.append(error[np.isin(data.tissue[i], BRAIN_TISSUES) & (data.tumor[i] == 0)].mean())
+    with np.errstate(divide="ignore", invalid="ignore"):  # the truth itself has no error anywhere
+        ratio = float(np.mean(lesion_error) / np.mean(brain_error))
+    return {"contrast kept": float(kept.median()), "lesion / brain error": ratio, "tumour slices": len(kept)}

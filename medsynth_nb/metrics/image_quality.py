@@ -1,10 +1,12 @@
 """How sharp and how noisy an image is, in physical units (chapter 08's enhancement).
 
-- ``resolution_fwhm_mm``: the effective resolution. The image is compared with a sharp
-  truth of the same anatomy: the truth is blurred by Gaussians of growing width and the
-  width whose blur (after a linear intensity fit) is closest to the image is the answer.
-  This is the edge-spread method applied to every tissue boundary of the slice at once: a
-  Gaussian edge of this FWHM rises from 10 % to 90 % over 1.09 FWHM.
+- ``resolution_fwhm_mm``: the effective resolution. The image is compared with the sharp
+  label map of the same anatomy (tissues, tumour): each label's indicator is blurred by a
+  Gaussian of growing width, the image is fitted as a sum of them (one intensity per
+  label, so any contrast fits: a low-field T1w and a 3 T T1w alike), and the width whose
+  fit is closest is the answer. This is the edge-spread method applied to every tissue
+  boundary of the slice at once: a Gaussian edge of this FWHM rises from 10 % to 90 % over
+  1.09 FWHM.
 - ``background_snr``: the two-region SNR of a magnitude image (mean signal in a tissue /
   noise sigma estimated from air, where the magnitude of pure noise is Rayleigh
   distributed with mean sigma * sqrt(pi / 2); as in NEMA MS 1).
@@ -19,28 +21,32 @@ from scipy import ndimage
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 
-def _blur_residual(image: np.ndarray, truth: np.ndarray, mask: np.ndarray, fwhm_px: float) -> float:
-    blurred = ndimage.gaussian_filter(truth, fwhm_px / FWHM_PER_SIGMA) if fwhm_px > 0 else truth
-    x, y = blurred[mask], image[mask]
-    design = np.stack([x, np.ones_like(x)], 1)
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    return float(np.mean((design @ coef - y) ** 2))
+def _blur_residual(image: np.ndarray, indicators: np.ndarray, mask: np.ndarray, fwhm_px: float) -> float:
+    """Mean squared residual of ``image`` fitted, inside ``mask``, by the label indicators
+    (L x H x W) blurred to ``fwhm_px``: one intensity per label."""
+    sigma = fwhm_px / FWHM_PER_SIGMA
+    blurred = np.stack([ndimage.gaussian_filter(i, sigma) if fwhm_px > 0 else i for i in indicators])
+    design = blurred[:, mask].T
+    coef, *_ = np.linalg.lstsq(design, image[mask], rcond=None)
+    return float(np.mean((design @ coef - image[mask]) ** 2))
 
 
-def resolution_fwhm_mm(images, truths, masks, pixel_mm: float, max_fwhm_mm: float = 12.0,
+def resolution_fwhm_mm(images, labels, masks, pixel_mm: float, max_fwhm_mm: float = 12.0,
                        step_mm: float = 0.25) -> float:
-    """The median over slices of the Gaussian FWHM (mm) that best turns each ``truths``
-    slice into the ``images`` slice inside ``masks`` (arrays N x H x W, or one H x W)."""
-    images, truths, masks = (np.atleast_3d(np.asarray(a).T).T for a in (images, truths, masks))
-    if not images.shape == truths.shape == masks.shape:
-        raise ValueError(f"images, truths and masks must have one shape; got {images.shape}, {truths.shape}, "
+    """The median over slices of the Gaussian FWHM (mm) that best explains each ``images``
+    slice by its ``labels`` slice (integer label map: tissue codes) inside ``masks``
+    (arrays N x H x W, or one H x W)."""
+    images, labels, masks = (np.atleast_3d(np.asarray(a).T).T for a in (images, labels, masks))
+    if not images.shape == labels.shape == masks.shape:
+        raise ValueError(f"images, labels and masks must have one shape; got {images.shape}, {labels.shape}, "
                          f"{masks.shape}.")
     widths = np.arange(0.0, max_fwhm_mm + step_mm / 2, step_mm)
     best = []
-    for image, truth, mask in zip(images.astype(np.float64), truths.astype(np.float64), masks.astype(bool)):
+    for image, label, mask in zip(images.astype(np.float64), labels, masks.astype(bool)):
         if mask.sum() < 10:
             continue
-        residuals = [_blur_residual(image, truth, mask, w / pixel_mm) for w in widths]
+        indicators = np.stack([label == value for value in np.unique(label)]).astype(np.float64)
+        residuals = [_blur_residual(image, indicators, mask, w / pixel_mm) for w in widths]
         best.append(widths[int(np.argmin(residuals))])
     if not best:
         raise ValueError("No slice has a mask of 10 pixels or more: nothing to measure the resolution on.")

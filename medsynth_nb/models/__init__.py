@@ -11,6 +11,7 @@ from medsynth_nb.models.diffusion import DiffusionSynthesiser
 from medsynth_nb.models.heteroscedastic import HeteroscedasticUNet
 from medsynth_nb.models.lesion_renderer import LesionRenderer
 from medsynth_nb.models.lesion_segmenter import LesionSegmenter
+from medsynth_nb.models.longitudinal import FollowUpUNet
 from medsynth_nb.models.lookup import IntensityLookup
 from medsynth_nb.models.pix2pix import Pix2Pix
 from medsynth_nb.models.reconstruction import ReconstructionUNet, ZeroShotDiffusion
@@ -29,6 +30,7 @@ MODELS = {
     "lesion_segmenter": LesionSegmenter,
     "reconstruction_unet": ReconstructionUNet,
     "zero_shot_diffusion": ZeroShotDiffusion,
+    "follow_up_unet": FollowUpUNet,
 }
 
 

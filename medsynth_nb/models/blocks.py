@@ -9,8 +9,10 @@ from __future__ import annotations
 from monai.networks.nets import UNet
 
 
-def course_unet(in_channels: int, out_channels: int, channels, dropout: float = 0.0) -> UNet:
-    """A U-Net with one level per entry of ``channels`` (its widths, e.g. (16, 32, 64, 128))."""
+def course_unet(in_channels: int, out_channels: int, channels, dropout: float = 0.0, norm: str = "instance") -> UNet:
+    """A U-Net with one level per entry of ``channels`` (its widths, e.g. (16, 32, 64, 128)).
+    ``norm="batch"`` for inputs with a constant channel (a time gap): instance norm removes
+    every map's own mean, and with it whatever a constant channel added."""
     channels = tuple(channels)
     return UNet(spatial_dims=2, in_channels=in_channels, out_channels=out_channels, channels=channels,
-                strides=(2,) * (len(channels) - 1), num_res_units=2, dropout=dropout)
+                strides=(2,) * (len(channels) - 1), num_res_units=2, dropout=dropout, norm=norm)

@@ -21,11 +21,12 @@ class UNetSynthesiser(Synthesiser):
     with ``out_channels`` outputs; config: in_channels, channels, lr, dropout."""
 
     out_channels = 1
+    norm = "instance"  # course_unet's normalisation
 
     def __init__(self, in_channels: int, channels, lr: float, dropout: float):
         super().__init__()
         self.config = {"in_channels": in_channels, "channels": list(channels), "lr": lr, "dropout": dropout}
-        self.net = course_unet(in_channels, self.out_channels, channels, dropout)
+        self.net = course_unet(in_channels, self.out_channels, channels, dropout, self.norm)
 
     @classmethod
     def for_task(cls, task, profile, **overrides):

@@ -4,7 +4,7 @@ the tests call them too, and notebooks display the returned figures inline.
 
 ``images`` (modalities, predictions, overlays), ``scores`` (training curves, metric
 behaviour), ``diffusion`` (chapter 03), ``attention`` (chapter 04), ``explain`` (chapter 05),
-``lesions`` (chapter 06), ``reconstruction`` (chapter 07).
+``lesions`` (chapter 06), ``reconstruction`` (chapter 07), ``longitudinal`` (chapter 08).
 """
 from medsynth_nb.viz.attention import (
     attention_distance_plot,
@@ -37,6 +37,7 @@ from medsynth_nb.viz.images import (
     window,
 )
 from medsynth_nb.viz.lesions import controllability_plot, dice_vs_k_plot, lesion_pair, render_comparison
+from medsynth_nb.viz.longitudinal import error_vs_gap, forecast_gallery, growth_curves
 from medsynth_nb.viz.reconstruction import (
     lesion_closeups,
     metric_vs_setting,
@@ -62,8 +63,11 @@ __all__ = [
     "controllability_plot",
     "dice_vs_k_plot",
     "edge_profiles",
+    "error_vs_gap",
     "explain_panel",
+    "forecast_gallery",
     "forward_process",
+    "growth_curves",
     "lesion_closeups",
     "lesion_pair",
     "metric_sensitivity",

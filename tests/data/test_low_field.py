@@ -43,10 +43,13 @@ def test_the_resolution_follows_the_site_blur():
     widths = {}
     for site in ("A", "LF"):
         subject = phantom.make_subject(3, *GRID, site=site, tumor=None)
-        widths[site] = resolution_fwhm_mm(subject.images["t1"][..., 0], subject.clean["t1"][..., 0],
+        widths[site] = resolution_fwhm_mm(subject.images["t1"][..., 0], subject.tissue[..., 0],
                                           subject.tissue[..., 0] > 0, pixel_mm)
-    assert widths["A"] < 2.0
-    assert widths["LF"] == pytest.approx(physics.SITES["LF"].blur_mm, abs=1.0)
+    # Site A adds no blur: what it shows is the anatomy's own soft edges (partial volume). Gaussian
+    # widths add in quadrature, so the low-field blur comes on top of that.
+    assert widths["A"] < 2.5
+    expected = np.hypot(widths["A"], physics.SITES["LF"].blur_mm)
+    assert widths["LF"] == pytest.approx(expected, abs=0.75)
 
 
 def test_a_thick_slice_averages_the_planes_across_it(monkeypatch):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy.optimize import brentq
 
-from medsynth_nb.exercises import chapter00, chapter04, chapter05, chapter06, chapter07
+from medsynth_nb.exercises import chapter00, chapter04, chapter05, chapter06, chapter07, chapter08
 
 CSF_T1_MS = 4300.0  # CSF at 3 T (Rooney et al., MRM 2007)
 
@@ -243,3 +243,25 @@ def test_fastest_degradation_and_fragile_uptake_read_their_tables():
     assert chapter07.check_fragile_uptake("mean", uptake) is False
     with pytest.raises(ValueError, match="No rows"):
         chapter07.check_fragile_uptake("max", uptake, method="denoiser")
+
+
+def test_low_field_t1_and_gompertz_volume_are_computed_not_looked_up():
+    # 830 ms x (0.064 / 3) ** 0.3 = 261.6 ms (worked by hand: ln(0.02133) = -3.848, x 0.3 -> e^-1.154 = 0.3153).
+    assert chapter08.check_low_field_t1(261.6) is True
+    assert chapter08.check_low_field_t1(830.0) is False  # the 3 T value
+    # 100 exp(ln(0.01) e^-1) = 100 e^-1.6942 = 18.38 ml.
+    assert chapter08.check_gompertz_volume(18.38, v0_ml=1.0, carrying_ml=100.0, rate_per_day=0.01, t_days=100) is True
+    assert chapter08.check_gompertz_volume(2.72, v0_ml=1.0, carrying_ml=100.0, rate_per_day=0.01, t_days=100) is False
+
+
+def test_sharpest_enhancer_and_two_priors_read_their_tables():
+    table = pd.DataFrame({"resolution_fwhm_mm": [4.2, 4.5, 3.5, 2.5, 0.0]},
+                         index=["low-field input", "U-Net", "diffusion", "high-field scan", "high-field truth"])
+    assert chapter08.check_sharpest_enhancer("Diffusion", table) is True
+    assert chapter08.check_sharpest_enhancer("U-Net", table) is False
+    forecasts = pd.DataFrame([("one", "s1", 0.05), ("one", "s2", 0.03), ("two", "s1", 0.04), ("two", "s2", 0.03)],
+                             columns=["method", "subject", "mae"])
+    assert chapter08.check_two_priors_help("yes", forecasts, one="one", two="two") is True
+    assert chapter08.check_two_priors_help("no", forecasts, one="one", two="two") is False
+    with pytest.raises(ValueError, match="No rows"):
+        chapter08.check_two_priors_help("yes", forecasts, one="one", two="three")
