@@ -16,6 +16,7 @@ from medsynth_nb.models.lookup import IntensityLookup
 from medsynth_nb.models.pix2pix import Pix2Pix
 from medsynth_nb.models.reconstruction import ReconstructionUNet, ZeroShotDiffusion
 from medsynth_nb.models.resvit import ResViT
+from medsynth_nb.models.sequence_diffusion import SequenceDiffusion
 from medsynth_nb.models.unet import UNetRegressor
 from medsynth_nb.tasks import parse_task
 
@@ -31,6 +32,7 @@ MODELS = {
     "reconstruction_unet": ReconstructionUNet,
     "zero_shot_diffusion": ZeroShotDiffusion,
     "follow_up_unet": FollowUpUNet,
+    "sequence_diffusion": SequenceDiffusion,
 }
 
 

@@ -19,6 +19,13 @@ import torch
 Update = Callable[[torch.Tensor, str], None]
 
 
+def refuse_task(task, model: str, reads: str) -> None:
+    """The models that train on their own data (label maps, measurements, scan series) take
+    no "source:target" task; a clear error when one is given."""
+    if task is not None:
+        raise ValueError(f"{model} {reads} and has no task; pass task=None (got {task!r}).")
+
+
 def parameter_count(module: torch.nn.Module) -> int:
     """How many numbers a network learns (every parameter tensor's size, summed)."""
     return sum(p.numel() for p in module.parameters())

@@ -66,12 +66,15 @@ class DiffusionSynthesiser(nn.Module):
                        "ema_decay": ema_decay, "sample_steps": sample_steps, "lr": lr, "prediction": prediction}
         if prediction not in PREDICTIONS:
             raise ValueError(f"Unknown prediction {prediction!r}; choose one of {', '.join(PREDICTIONS)}.")
-        self.net = DiffusionModelUNet(
-            spatial_dims=2, in_channels=1 + in_channels, out_channels=1, channels=channels,
-            attention_levels=attention_levels, num_res_blocks=num_res_blocks,
-            norm_num_groups=channels[0], num_head_channels=max(8, channels[-1] // 4))
+        self.net = self.make_net(in_channels=1 + in_channels, channels=channels, attention_levels=attention_levels,
+                                 num_res_blocks=num_res_blocks, norm_num_groups=channels[0],
+                                 num_head_channels=max(8, channels[-1] // 4))
         self.ema = AveragedModel(self.net, avg_fn=_ema_with_warmup(ema_decay))
         self.scheduler = self.make_scheduler("ddpm")
+
+    def make_net(self, **unet) -> nn.Module:
+        """The denoising network on [x_t, sources] (chapter 08's sequence model wraps it)."""
+        return DiffusionModelUNet(spatial_dims=2, out_channels=1, **unet)
 
     @classmethod
     def for_task(cls, task, profile, **overrides):

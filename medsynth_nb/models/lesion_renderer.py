@@ -29,6 +29,7 @@ from monai.networks.blocks import SPADE
 
 from medsynth_nb.data.lesion_pairs import CONTRASTS, edit_region, margin_px
 from medsynth_nb.metrics import mae, psnr, ssim
+from medsynth_nb.models.base import refuse_task
 from medsynth_nb.models.pix2pix import Pix2Pix
 
 CONDITIONINGS = ("concat", "spade")
@@ -113,8 +114,7 @@ class LesionRenderer(Pix2Pix):
 
     @classmethod
     def for_task(cls, task, profile, **overrides):
-        if task is not None:
-            raise ValueError("The lesion renderer has no source:target task; build it with task=None.")
+        refuse_task(task, "The lesion renderer", "renders a lesion from its label map")
         overrides.setdefault("disc_channels", 2 * profile.channels[0])
         return cls(channels=tuple(profile.channels), **overrides)
 

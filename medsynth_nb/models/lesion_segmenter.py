@@ -29,6 +29,7 @@ import torch
 from monai.losses import DiceCELoss
 
 from medsynth_nb.data.lesion_pairs import CONTRASTS, LesionSlices
+from medsynth_nb.models.base import refuse_task
 from medsynth_nb.models.blocks import course_unet
 
 N_CLASSES = 4  # background + the three BraTS codes
@@ -69,9 +70,7 @@ class LesionSegmenter(torch.nn.Module):
 
     @classmethod
     def for_task(cls, task, profile, **overrides):
-        if task is not None:
-            raise ValueError(f"The lesion segmenter reads all four contrasts and has no task; pass task=None "
-                             f"(got {task!r}).")
+        refuse_task(task, "The lesion segmenter", "reads all four contrasts")
         overrides.setdefault("channels", tuple(profile.channels))
         return cls(**overrides)
 

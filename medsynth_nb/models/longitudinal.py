@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from medsynth_nb.metrics.image import mae, psnr, ssim
+from medsynth_nb.models.base import refuse_task
 from medsynth_nb.models.unet import UNetRegressor
 
 
@@ -29,6 +30,21 @@ def forecast_set(forecast, slices, *, device="cpu", batch_size: int = 32) -> np.
         batch = slices.batch(None, np.arange(start, min(start + batch_size, slices.n_entries)))
         out.append(forecast({k: v.to(device) for k, v in batch.items()}).float().cpu().numpy()[:, 0])
     return np.concatenate(out)
+
+
+def forecast_scores(forecast, val, device) -> dict[str, float]:
+    """PSNR, SSIM and MAE of ``forecast`` inside the head against the acquired follow-up (as
+    ``analysis.longitudinal.forecast_table`` scores): per subject, then the mean over subjects.
+    The validation of every forecaster."""
+    images = torch.from_numpy(forecast_set(forecast, val, device=device))[:, None]
+    every = val.batch(None, np.arange(val.n_entries))
+    head = every["tissue"] > 0
+    scores = {"psnr": psnr(images, every["target"], head).numpy(),
+              "ssim": ssim(images, every["target"], head).numpy(),
+              "mae": mae(images, every["target"], head).numpy()}
+    subjects = val.entries()["subject"]
+    return {name: float(np.mean([values[subjects == s].mean() for s in val.subjects]))
+            for name, values in scores.items()}
 
 
 class FollowUpUNet(UNetRegressor):
@@ -49,9 +65,7 @@ class FollowUpUNet(UNetRegressor):
 
     @classmethod
     def for_task(cls, task, profile, **overrides):
-        if task is not None:
-            raise ValueError(f"FollowUpUNet forecasts a scan from earlier scans and has no task; pass task=None "
-                             f"(got {task!r}).")
+        refuse_task(task, "FollowUpUNet", "forecasts a scan from earlier scans")
         overrides.setdefault("channels", tuple(profile.channels))
         return cls(**overrides)
 
@@ -73,15 +87,4 @@ class FollowUpUNet(UNetRegressor):
         return {"l1": loss}
 
     def validation_scores(self, val, device) -> dict[str, float]:
-        """PSNR, SSIM and MAE inside the head against the acquired follow-up (as
-        ``analysis.longitudinal.forecast_table`` scores): per subject, then the mean over subjects."""
-        self.to(device)
-        images = torch.from_numpy(forecast_set(self.forecast, val, device=device))[:, None]
-        every = val.batch(None, np.arange(val.n_entries))
-        head = every["tissue"] > 0
-        scores = {"psnr": psnr(images, every["target"], head).numpy(),
-                  "ssim": ssim(images, every["target"], head).numpy(),
-                  "mae": mae(images, every["target"], head).numpy()}
-        subjects = val.entries()["subject"]
-        return {name: float(np.mean([values[subjects == s].mean() for s in val.subjects]))
-                for name, values in scores.items()}
+        return forecast_scores(self.forecast, val, device)
