@@ -9,6 +9,11 @@ itself, because ``attribution`` loads captum (which imports IPython).
 - ``uncertainty``: five uncertainty methods and the out-of-distribution shifts (chapter 05);
 - ``reconstruction``: reconstructions against the measurement's size, data consistency, HU
   per tissue, PET uptake, and the hallucination test (chapter 07);
-- ``transfer``: fine-tuning curves, a model from one site adapted to another (chapter 02).
+- ``transfer``: fine-tuning curves, a model from one site adapted to another (chapter 02);
+- ``enhancement``: low-field scans enhanced to high-field quality: resolution, noise and
+  contrast recovered, the unseen tumour (chapter 08);
+- ``longitudinal``: forecast follow-up scans against "no change" and an extrapolated
+  outline: image error by gap, tumour volume change and Dice (chapter 08).
 """
-__all__ = ["attention", "attribution", "cost", "reconstruction", "transfer", "uncertainty"]
+__all__ = ["attention", "attribution", "cost", "enhancement", "longitudinal", "reconstruction", "transfer",
+           "uncertainty"]

@@ -63,6 +63,7 @@ def model_from_config(config: dict):
     return model
 
 
-__all__ = ["MODELS", "SYNTHESIS_MODELS", "build_model", "model_from_config", "parameter_count", "CycleGAN", "DiffusionSynthesiser",
-           "HeteroscedasticUNet", "IntensityLookup", "LesionRenderer", "LesionSegmenter", "Pix2Pix",
-           "ReconstructionUNet", "ResViT", "UNetRegressor", "ZeroShotDiffusion"]
+__all__ = ["MODELS", "SYNTHESIS_MODELS", "build_model", "model_from_config", "parameter_count", "CycleGAN",
+           "DiffusionSynthesiser", "FollowUpUNet", "HeteroscedasticUNet", "IntensityLookup", "LesionRenderer",
+           "LesionSegmenter", "Pix2Pix", "ReconstructionUNet", "ResViT", "SequenceDiffusion", "UNetRegressor",
+           "ZeroShotDiffusion"]
