@@ -1,8 +1,8 @@
 """Metrics: image quality (PSNR, SSIM, MAE, sharpness, inside a mask), evaluation tables per
 subject (and per setting for chapter 07's reconstructions), paired statistics, the scores
 of uncertainty estimates (``metrics.uncertainty``), resolution and SNR in physical units
-(``metrics.image_quality``) and the through-plane discontinuity of slice-wise volumes
-(``metrics.volume``)."""
+(``metrics.image_quality``), the through-plane discontinuity of slice-wise volumes
+(``metrics.volume``) and a reader study's statistics (``metrics.reader_study``)."""
 from medsynth_nb.metrics.evaluation import (
                                             compare_samplers,
                                             error_by_label,
@@ -16,12 +16,13 @@ from medsynth_nb.metrics.evaluation import (
                                             worst_slices,
 )
 from medsynth_nb.metrics.image import image_metrics, mae, psnr, sharpness, ssim
+from medsynth_nb.metrics.reader_study import cohen_kappa, forced_choice_accuracy
 from medsynth_nb.metrics.reconstruction import evaluate_reconstruction, reconstruct_set, score_reconstruction
 from medsynth_nb.metrics.stats import paired_comparison, rank_correlation
 from medsynth_nb.metrics.volume import discontinuity_index, through_plane_gradient_error
 
-__all__ = ["compare_samplers", "discontinuity_index", "error_by_label", "evaluate", "evaluate_imputation",
-           "evaluate_model",
+__all__ = ["cohen_kappa", "compare_samplers", "discontinuity_index", "error_by_label", "evaluate", "evaluate_imputation",
+           "evaluate_model", "forced_choice_accuracy",
            "evaluate_reconstruction", "reconstruct_set", "score_reconstruction",
            "image_metrics", "lesion_contrast", "lesion_fidelity",
            "mae", "paired_comparison", "predict_set", "psnr", "rank_correlation",
