@@ -21,9 +21,8 @@ from medsynth_nb.metrics.reconstruction import evaluate_reconstruction, reconstr
 from medsynth_nb.metrics.stats import paired_comparison, rank_correlation
 from medsynth_nb.metrics.volume import discontinuity_index, through_plane_gradient_error
 
-__all__ = ["cohen_kappa", "compare_samplers", "discontinuity_index", "error_by_label", "evaluate", "evaluate_imputation",
-           "evaluate_model", "forced_choice_accuracy",
-           "evaluate_reconstruction", "reconstruct_set", "score_reconstruction",
-           "image_metrics", "lesion_contrast", "lesion_fidelity",
-           "mae", "paired_comparison", "predict_set", "psnr", "rank_correlation",
-           "sharpness", "ssim", "summarize", "through_plane_gradient_error", "worst_slices"]
+__all__ = ["cohen_kappa", "compare_samplers", "discontinuity_index", "error_by_label", "evaluate",
+           "evaluate_imputation", "evaluate_model", "evaluate_reconstruction", "forced_choice_accuracy",
+           "image_metrics", "lesion_contrast", "lesion_fidelity", "mae", "paired_comparison", "predict_set", "psnr",
+           "rank_correlation", "reconstruct_set", "score_reconstruction", "sharpness", "ssim", "summarize",
+           "through_plane_gradient_error", "worst_slices"]
