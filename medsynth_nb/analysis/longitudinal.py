@@ -123,6 +123,14 @@ def volume_table(masks: dict, slices) -> pd.DataFrame:
     return table
 
 
+def volume_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per method of a ``volume_table``: mean true and predicted change (ml), mean
+    absolute error of the change (ml) and mean Dice over subjects and target visits."""
+    return table.groupby("method", sort=False).agg(
+        true_change_ml=("true_change_ml", "mean"), predicted_change_ml=("predicted_change_ml", "mean"),
+        abs_error_ml=("error_ml", lambda error: error.abs().mean()), dice=("dice", "mean"))
+
+
 def error_by_gap(table: pd.DataFrame, bins) -> pd.DataFrame:
     """The mean of every score of a ``forecast_table`` or ``volume_table`` per method and
     range of ``gap_days`` (``bins``: edges in days, as ``pandas.cut`` takes them), with the

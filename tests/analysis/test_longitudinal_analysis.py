@@ -10,6 +10,7 @@ from medsynth_nb.analysis.longitudinal import (
     forecast_table,
     no_change,
     segment_forecast,
+    volume_summary,
     volume_table,
 )
 from medsynth_nb.data.longitudinal import FollowUpSlices, load_longitudinal
@@ -67,6 +68,10 @@ def test_no_change_has_no_volume_change_and_the_truth_has_no_error(data):
     part &= entries["target"] == row.target
     grown = truth[part].sum() - (test.tumor[entries["slice"][part], 1] > 0).sum()
     assert row.true_change_ml == pytest.approx(grown * (230 / 32) ** 2 * 5 / 1000)
+    summary = volume_summary(table)
+    assert list(summary.index) == ["no change", "truth", "extrapolated"]
+    assert summary.loc["truth", "abs_error_ml"] == 0 and summary.loc["truth", "dice"] == pytest.approx(1)
+    assert summary.loc["no change", "abs_error_ml"] == pytest.approx(frozen["true_change_ml"].mean())
 
 
 def test_forecast_table_scores_each_subject_and_gap(data):
