@@ -5,6 +5,7 @@
   medsynth train diffusion --task t1:t2 --out runs/diff          # a conditional diffusion model
   medsynth train resvit --task t1,t2,pd:flair --unified --out runs/any  # any subset -> any missing sequence
   medsynth sample runs/diff --n-samples 8 --out samples/          # samples, mean and uncertainty as NIfTI
+  medsynth leaderboard --task t1:t2 --out runs/board               # every synthesis model, one scorecard
   medsynth profiles                                               # what each profile sets
 """
 from __future__ import annotations
@@ -132,6 +133,21 @@ def _sample(args) -> int:
     return 0
 
 
+def _leaderboard(args) -> int:
+    from medsynth_nb.analysis.leaderboard import build_leaderboard
+    from medsynth_nb.profiles import get_profile, seed_everything
+
+    profile = get_profile(args.profile)
+    print(profile.describe(args.seed), f"task={args.task}", sep="  ")
+    seed_everything(args.seed)
+    models = args.models.split(",") if args.models else None
+    table = build_leaderboard(args.out, args.task, **({"models": models} if models else {}), profile=profile,
+                              seed=args.seed, steps=args.steps, overwrite=args.overwrite)
+    print(table.round(4).to_string())
+    print(f"Wrote {args.out / 'leaderboard.md'} and {args.out / 'leaderboard.csv'}")
+    return 0
+
+
 def _profiles(args) -> int:
     from medsynth_nb.profiles import PROFILES, get_profile
 
@@ -187,6 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--out", required=True, type=Path)
     sa.add_argument("--overwrite", action="store_true")
     sa.set_defaults(func=_sample)
+
+    lb = sub.add_parser("leaderboard", help="train every synthesis model for one task and rank them on the same "
+                                            "test subjects (fidelity, realism, a downstream task)")
+    lb.add_argument("--task", default="t1:t2")
+    lb.add_argument("--models", default=None, help=f"comma-separated (default: all of {', '.join(SYNTHESIS_MODELS)})")
+    lb.add_argument("--profile", default=None, help="smoke, cpu or gpu (default: by hardware)")
+    lb.add_argument("--steps", type=int, default=None, help="step budget of every run (default: the profile's)")
+    lb.add_argument("--seed", type=int, default=0)
+    lb.add_argument("--out", required=True, type=Path, help="runs go in OUT/<model>/, the table in OUT/leaderboard.md")
+    lb.add_argument("--overwrite", action="store_true", help="replace an existing leaderboard.md/.csv in --out")
+    lb.set_defaults(func=_leaderboard)
 
     pr = sub.add_parser("profiles", help="list the run profiles")
     pr.set_defaults(func=_profiles)

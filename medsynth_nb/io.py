@@ -129,6 +129,27 @@ def is_synthetic(path: str | Path) -> bool:
     return SYNTHETIC_TAG in bytes(header["descrip"]).decode(errors="ignore")
 
 
+def verify_synthetic(path: str | Path, **expected) -> dict:
+    """Re-read an exported synthetic image and check its stamp and provenance: the SYNTHETIC
+    tag in the header, a sidecar that says ``synthetic``, and every ``expected`` key (e.g.
+    ``model="unet"``) with that value in the sidecar. Returns the sidecar; a ValueError
+    names what is missing. The check a course export passes before it leaves the program."""
+    path = Path(path)
+    if not is_synthetic(path):
+        raise ValueError(f"{path} has no {SYNTHETIC_TAG} stamp in its header: it was not written as a synthetic "
+                         "image by the course (medsynth_nb.io.save_nifti). Do not pass it on as one.")
+    sidecar = _sidecar(path)
+    if not sidecar.exists():
+        raise ValueError(f"{path} has no provenance sidecar ({sidecar.name}): where it came from is unknown.")
+    record = json.loads(sidecar.read_text())
+    wrong = {k: (record.get(k), v) for k, v in expected.items() if record.get(k) != v}
+    if not record.get("synthetic") or wrong:
+        raise ValueError(f"{sidecar} does not record the expected provenance: "
+                         + ", ".join(f"{k} is {got!r}, expected {want!r}" for k, (got, want) in wrong.items())
+                         + ("" if record.get("synthetic") else " (and it does not say synthetic)"))
+    return record
+
+
 def load_dicom(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """A DICOM series (folder) or file via MONAI's LoadImage; needs ``pydicom``."""
     from monai.transforms import LoadImage  # here: MONAI loads torch, which NIfTI files do not need

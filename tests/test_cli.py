@@ -8,9 +8,11 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from medsynth_nb.cli import main
 from medsynth_nb.data import physics
+from medsynth_nb.engine.checkpoints import read_checkpoint
 from medsynth_nb.engine.training import CHECKPOINT_NAME
 
 
@@ -139,3 +141,22 @@ def test_train_offers_only_models_that_map_modalities():
     for name in ("zero_shot_diffusion", "lesion_segmenter"):  # they train on measurements / label maps
         with pytest.raises(SystemExit):
             parser.parse_args(["train", name, "--task", "t1:t2", "--out", "run"])
+
+
+def test_leaderboard_trains_scores_and_reuses_its_runs(tmp_path, capsys):
+    out = tmp_path / "board"
+    args = ["leaderboard", "--task", "t1:t2", "--models", "unet,pix2pix", "--profile", "smoke", "--steps", "4",
+            "--out", str(out)]
+    assert main(args) == 0
+    text = (out / "leaderboard.md").read_text()
+    for row in ("| unet |", "| pix2pix |", "| lookup baseline |", "ResViT", "not comparable"):
+        assert row in text
+    assert (out / "unet" / CHECKPOINT_NAME).exists() and (out / "tissue_segmenter" / CHECKPOINT_NAME).exists()
+    # A second run reuses the runs (their budget is spent) and refuses to replace the table silently.
+    assert main(args) == 2
+    assert "Not overwriting" in capsys.readouterr().err
+    weights = read_checkpoint(out / "unet" / CHECKPOINT_NAME)["tensors"]
+    assert main([*args, "--overwrite"]) == 0
+    again = read_checkpoint(out / "unet" / CHECKPOINT_NAME)["tensors"]
+    assert all(torch.equal(weights[k], again[k]) for k in weights), "a finished run was trained again"
+    assert (out / "leaderboard.md").read_text() == text

@@ -13,7 +13,14 @@ itself, because ``attribution`` loads captum (which imports IPython).
 - ``enhancement``: low-field scans enhanced to high-field quality: resolution, noise and
   contrast recovered, the unseen tumour (chapter 08);
 - ``longitudinal``: forecast follow-up scans against "no change" and an extrapolated
-  outline: image error by gap, tumour volume change and Dice (chapter 08).
+  outline: image error by gap, tumour volume change and Dice (chapter 08);
+- ``realism``: realism distances from a tissue segmenter trained in the course, checked on
+  a ladder of known degradations (chapter 09);
+- ``scorecard``: one evaluation for every model: fidelity with intervals, error per tissue,
+  realism and a downstream task (chapter 09);
+- ``leaderboard``: every synthesis model trained and scored on the same subjects (chapter 09);
+- ``reader_study``: a 2AFC reader study stored per reader, and model observers (chapter 09);
+- ``model_card``: a model card built from a scorecard (chapter 09).
 """
-__all__ = ["attention", "attribution", "cost", "enhancement", "longitudinal", "reconstruction", "transfer",
-           "uncertainty"]
+__all__ = ["attention", "attribution", "cost", "enhancement", "leaderboard", "longitudinal", "model_card",
+           "reader_study", "realism", "reconstruction", "scorecard", "transfer", "uncertainty"]

@@ -2,7 +2,8 @@
 loaders for the phantom and fetched public datasets, image corruptions, chapter 06's
 lesion/healthy pairs, and chapter 07's measurement operators (undersampled k-space, sparse-view
 CT, low dose) with the slice sets measured by them (``inverse_problems``), and chapter 08's
-tumour growth law and follow-up scans (``growth``) as forecasting data (``longitudinal``).
+tumour growth law and follow-up scans (``growth``) as forecasting data (``longitudinal``), and
+chapter 09's slices of any contrast with their tissue labels (``tissue_slices``).
 
 Names are loaded on first use (PEP 562), so ``from medsynth_nb.data import tumor`` stays
 light: a label-map editor need not import torch.
@@ -19,9 +20,11 @@ _EXPORTS = {
     "EditCanvas": "lesion_pairs", "LesionSlices": "lesion_pairs", "edit_canvases": "lesion_pairs",
     "load_lesion_data": "lesion_pairs", "margin_px": "lesion_pairs",
     "FollowUpSlices": "longitudinal", "LongitudinalData": "longitudinal", "load_longitudinal": "longitudinal",
+    "TissueSlices": "tissue_slices",
 }
 _MODULES = ("anatomy", "corruptions", "fields", "growth", "intensity", "inverse_problems", "lesion_pairs", "loaders",
-            "longitudinal", "measurement", "phantom", "phantom_slices", "physics", "real", "slices", "tumor")
+            "longitudinal", "measurement", "phantom", "phantom_slices", "physics", "real", "slices", "tissue_slices",
+            "tumor")
 __all__ = sorted(_EXPORTS) + list(_MODULES)
 
 

@@ -17,6 +17,7 @@ from medsynth_nb.models.pix2pix import Pix2Pix
 from medsynth_nb.models.reconstruction import ReconstructionUNet, ZeroShotDiffusion
 from medsynth_nb.models.resvit import ResViT
 from medsynth_nb.models.sequence_diffusion import SequenceDiffusion
+from medsynth_nb.models.tissue_segmenter import TissueSegmenter
 from medsynth_nb.models.unet import UNetRegressor
 from medsynth_nb.tasks import parse_task
 
@@ -33,6 +34,7 @@ MODELS = {
     "zero_shot_diffusion": ZeroShotDiffusion,
     "follow_up_unet": FollowUpUNet,
     "sequence_diffusion": SequenceDiffusion,
+    "tissue_segmenter": TissueSegmenter,
 }
 
 
@@ -65,5 +67,5 @@ def model_from_config(config: dict):
 
 __all__ = ["MODELS", "SYNTHESIS_MODELS", "build_model", "model_from_config", "parameter_count", "CycleGAN",
            "DiffusionSynthesiser", "FollowUpUNet", "HeteroscedasticUNet", "IntensityLookup", "LesionRenderer",
-           "LesionSegmenter", "Pix2Pix", "ReconstructionUNet", "ResViT", "SequenceDiffusion", "UNetRegressor",
-           "ZeroShotDiffusion"]
+           "LesionSegmenter", "Pix2Pix", "ReconstructionUNet", "ResViT", "SequenceDiffusion", "TissueSegmenter",
+           "UNetRegressor", "ZeroShotDiffusion"]

@@ -90,7 +90,8 @@ class LesionSegmenter(torch.nn.Module):
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """The label map, B x 1 x H x W long (BraTS codes), of B x 4 x H x W images."""
         if images.ndim != 4 or images.shape[1] != self.config["in_channels"]:
-            raise ValueError(f"predict takes B x {self.config['in_channels']} x H x W images ({', '.join(CONTRASTS)}); "
+            named = f" ({', '.join(CONTRASTS)})" if self.config["in_channels"] == len(CONTRASTS) else ""
+            raise ValueError(f"predict takes B x {self.config['in_channels']} x H x W images{named}; "
                              f"got shape {tuple(images.shape)}.")
         self.eval()
         return self(images).argmax(1, keepdim=True)

@@ -166,3 +166,17 @@ def test_painted_labels_survive_a_round_trip(tmp_path, subject):
     labels, _ = io.load_nifti(tmp_path / f"{subject.subject_id}_tumor.nii.gz")
     again = phantom.make_subject(subject.params["seed"], subject.shape, subject.affine, tumor=labels)
     np.testing.assert_array_equal(again.tumor, subject.tumor)
+
+
+def test_verify_synthetic_checks_the_stamp_the_sidecar_and_the_source(tmp_path):
+    image = np.random.default_rng(0).random((2, 16, 16)).astype(np.float32)
+    path = io.save_slices(tmp_path / "synthetic_t2.nii.gz", image, provenance={"model": "unet", "run": "r1"})
+    assert io.verify_synthetic(path, model="unet")["run"] == "r1"
+    with pytest.raises(ValueError, match="model is 'unet', expected 'pix2pix'"):
+        io.verify_synthetic(path, model="pix2pix")
+    plain = io.save_nifti(tmp_path / "acquired.nii.gz", image[0], np.eye(4), synthetic=False)
+    with pytest.raises(ValueError, match="no SYNTHETIC stamp"):
+        io.verify_synthetic(plain)
+    (tmp_path / "synthetic_t2.json").unlink()
+    with pytest.raises(ValueError, match="no provenance sidecar"):
+        io.verify_synthetic(path)

@@ -1,0 +1,74 @@
+"""The course leaderboard: every synthesis model of the course trained for one task and
+scored on the same held-out subjects with one scorecard (``analysis.scorecard``).
+
+``build_leaderboard`` trains what is missing into ``<out>/<model>/`` (a run already there is
+continued to its budget, never started again), trains the tissue segmenter that measures
+realism, scores every model and the intensity-lookup baseline, and writes
+``leaderboard.md`` and ``leaderboard.csv``. ``medsynth leaderboard`` runs it. The published
+anchors go beside the table with the reason they are not comparable.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from medsynth_nb.analysis.realism import RealismScorer, train_tissue_segmenter
+from medsynth_nb.analysis.scorecard import PUBLISHED_ANCHORS, leaderboard, score_model
+from medsynth_nb.data.loaders import load_dataset
+from medsynth_nb.engine import TrainConfig, train
+from medsynth_nb.engine.training import CHECKPOINT_NAME
+from medsynth_nb.io import atomic_write, refuse_overwrite
+from medsynth_nb.models import SYNTHESIS_MODELS, IntensityLookup, build_model
+from medsynth_nb.tasks import parse_task
+
+COLUMNS = ["psnr", "ssim", "ms_ssim", "mae", "sharpness", "FID (segmenter)", "MMD (segmenter)", "FD (texture)",
+           "tissue Dice", "tissue Dice on real"]
+CAVEAT = ("The published figures are on real scans (other anatomy, noise, resolution, normalisation and test "
+          "sets): they show the scale of real results. They are not comparable with the phantom's, and the "
+          "phantom's ranking need not hold on real data.")
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    head = "| model | " + " | ".join(table.columns) + " |"
+    rule = "|---|" + "---|" * len(table.columns)
+    rows = ["| " + " | ".join([str(name)] + [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]) + " |"
+            for name, row in zip(table.index, table.values)]
+    return "\n".join([head, rule, *rows])
+
+
+def build_leaderboard(out_dir, task: str = "t1:t2", models=SYNTHESIS_MODELS, *, profile, seed: int = 0,
+                      steps: int | None = None, overwrite: bool = False, progress: bool = True) -> pd.DataFrame:
+    """Train (or continue) ``models`` for ``task`` in ``out_dir``, score them and the lookup
+    baseline on the test subjects, write ``leaderboard.md`` / ``.csv`` there (an existing
+    table only with ``overwrite``) and return the table."""
+    task, out_dir = parse_task(task), Path(out_dir)
+    unknown = [m for m in models if m not in SYNTHESIS_MODELS]
+    if unknown:
+        raise ValueError(f"{unknown} are not synthesis models; choose from {', '.join(SYNTHESIS_MODELS)}.")
+    outputs = [out_dir / "leaderboard.md", out_dir / "leaderboard.csv"]
+    refuse_overwrite(outputs, overwrite)  # before hours of training, not after
+    data = load_dataset("phantom", profile=profile, seed=seed, progress=progress)
+    segmenter, _ = train_tissue_segmenter(data, profile, steps, seed=seed, out_dir=out_dir / "tissue_segmenter",
+                                          resume=(out_dir / "tissue_segmenter" / CHECKPOINT_NAME).exists(),
+                                          progress=progress)
+    scorer = RealismScorer(segmenter, data.train.images[task.target], data.train.tissue > 0)
+    cards = [score_model("lookup baseline", IntensityLookup().fit(data.train, task), data.test, task, scorer=scorer)]
+    for name in models:
+        model = build_model(name, task, profile)
+        run = out_dir / name
+        training_data = data.unpaired(seed) if getattr(model, "unpaired", False) else data
+        train(model, training_data, task, TrainConfig.from_profile(profile, steps=steps, seed=seed), out_dir=run,
+              resume=(run / CHECKPOINT_NAME).exists(), progress=progress)
+        cards.append(score_model(name, model, data.test, task, scorer=scorer, device=profile.device))
+    board = leaderboard(cards)
+    table = board[[c for c in COLUMNS if c in board]]
+    text = "\n".join([f"# Course leaderboard: {task} ({profile.name} profile, seed {seed})", "",
+                      f"Phantom, {len(data.test.subjects)} held-out subjects; means over subjects; "
+                      "realism distances: 0 = the statistics of real scans.", "", _markdown(table), "",
+                      "## Published anchors (PSNR, dB)", "", _markdown(PUBLISHED_ANCHORS.set_index("model")), "",
+                      CAVEAT, ""])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(outputs[0], lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write(outputs[1], lambda tmp: table.to_csv(tmp))
+    return table
