@@ -20,7 +20,10 @@ itself, because ``attribution`` loads captum (which imports IPython).
   realism and a downstream task (chapter 09);
 - ``leaderboard``: every synthesis model trained and scored on the same subjects (chapter 09);
 - ``reader_study``: a 2AFC reader study stored per reader, and model observers (chapter 09);
-- ``model_card``: a model card built from a scorecard (chapter 09).
+- ``model_card``: a model card built from a scorecard (chapter 09);
+- ``volumes``: slice-wise, 2.5-D and 3-D synthesis of volumes: quality, through-plane
+  discontinuity, time and memory (chapter 09).
 """
 __all__ = ["attention", "attribution", "cost", "enhancement", "leaderboard", "longitudinal", "model_card",
-           "reader_study", "realism", "reconstruction", "scorecard", "transfer", "uncertainty"]
+           "reader_study", "realism", "reconstruction", "scorecard", "transfer", "uncertainty",
+           "volumes"]

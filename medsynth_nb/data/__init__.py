@@ -3,7 +3,8 @@ loaders for the phantom and fetched public datasets, image corruptions, chapter 
 lesion/healthy pairs, and chapter 07's measurement operators (undersampled k-space, sparse-view
 CT, low dose) with the slice sets measured by them (``inverse_problems``), and chapter 08's
 tumour growth law and follow-up scans (``growth``) as forecasting data (``longitudinal``), and
-chapter 09's slices of any contrast with their tissue labels (``tissue_slices``).
+chapter 09's slices of any contrast with their tissue labels (``tissue_slices``) and contiguous
+volumes with 2.5-D and 3-D views of them (``volumes``).
 
 Names are loaded on first use (PEP 562), so ``from medsynth_nb.data import tumor`` stays
 light: a label-map editor need not import torch.
@@ -21,10 +22,12 @@ _EXPORTS = {
     "load_lesion_data": "lesion_pairs", "margin_px": "lesion_pairs",
     "FollowUpSlices": "longitudinal", "LongitudinalData": "longitudinal", "load_longitudinal": "longitudinal",
     "TissueSlices": "tissue_slices",
+    "SliceStack": "volumes", "VolumePatches": "volumes", "load_volumes": "volumes", "slices_from_volumes": "volumes",
+    "stacked": "volumes", "subject_volumes": "volumes", "volume_patches": "volumes",
 }
 _MODULES = ("anatomy", "corruptions", "fields", "growth", "intensity", "inverse_problems", "lesion_pairs", "loaders",
             "longitudinal", "measurement", "phantom", "phantom_slices", "physics", "real", "slices", "tissue_slices",
-            "tumor")
+            "tumor", "volumes")
 __all__ = sorted(_EXPORTS) + list(_MODULES)
 
 

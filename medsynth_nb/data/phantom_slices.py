@@ -23,15 +23,16 @@ def _stack_subject(subject: phantom.Subject) -> dict:
 
 
 def phantom_slabs(n_subjects: int, image_size: int, slices_per_subject: int, rng: np.random.Generator, *,
-                  tumor_prob: float = 0.5, site: str = "A", visit: int = 0, progress: bool = True):
+                  tumor_prob: float = 0.5, site: str = "A", visit: int = 0, progress: bool = True,
+                  slice_gap_mm: float = 5.0):
     """Yield ``n_subjects`` phantom subjects, each a slab of ``slices_per_subject`` axial
-    slices 5 mm apart around the lateral ventricles, with a tumour in the slab with
-    probability ``tumor_prob``. All draws come from ``rng``, in a fixed order; ``visit``
+    slices ``slice_gap_mm`` apart around the lateral ventricles, with a tumour in the slab
+    with probability ``tumor_prob``. All draws come from ``rng``, in a fixed order; ``visit``
     is the scan session (``make_subject``)."""
     subject_seeds = rng.integers(0, 2**31, size=n_subjects)
     for i in tqdm(range(n_subjects), desc="phantom subjects", disable=not progress, leave=False):
         z = float(rng.uniform(5.0, 35.0))
-        shape, affine = phantom.axial_grid(image_size, slices_per_subject, 5.0, z)
+        shape, affine = phantom.axial_grid(image_size, slices_per_subject, slice_gap_mm, z)
         has_tumor = rng.random() < tumor_prob
         yield phantom.make_subject(int(subject_seeds[i]), shape, affine, site=site, visit=visit,
                                    tumor="random" if has_tumor else None, subject_id=f"{site}-sub-{i:03d}")
@@ -57,15 +58,18 @@ def split_by_subject(n_subjects: int, split: tuple[float, float, float], rng: np
 
 def load_phantom(n_subjects: int = 40, image_size: int = 96, slices_per_subject: int = 8, *,
                  seed: int = 0, tumor_prob: float = 0.5, site: str = "A", visit: int = 0,
-                 split: tuple[float, float, float] = (0.6, 0.2, 0.2), progress: bool = True) -> SynthesisData:
+                 split: tuple[float, float, float] = (0.6, 0.2, 0.2), progress: bool = True,
+                 slice_gap_mm: float = 5.0) -> SynthesisData:
     """Render ``n_subjects`` phantom subjects (``phantom_slabs``) and split them by subject.
     ``visit``: another session of the same subjects (new noise); the same subjects scanned on
-    another site in another session (``SynthesisData.with_site``) share no noise with these."""
+    another site in another session (``SynthesisData.with_site``) share no noise with these.
+    Each set holds its subjects one after another, every subject's slices in slab order
+    (inferior to superior): ``data.volumes`` reads volumes back from that order."""
     check_split(n_subjects, split)
     rng = np.random.default_rng(seed)
     parts = []
     for subject in phantom_slabs(n_subjects, image_size, slices_per_subject, rng, tumor_prob=tumor_prob,
-                                 site=site, visit=visit, progress=progress):
+                                 site=site, visit=visit, progress=progress, slice_gap_mm=slice_gap_mm):
         part = _stack_subject(subject)
         part["subject_ids"] = np.array([subject.subject_id] * slices_per_subject)
         parts.append(part)
@@ -78,6 +82,7 @@ def load_phantom(n_subjects: int = 40, image_size: int = 96, slices_per_subject:
                         cat("tissue"), cat("tumor"), cat("subject_ids"))
 
     info = {"name": "phantom", "seed": seed, "site": site, "visit": visit, "image_size": image_size,
-            "n_subjects": n_subjects, "slices_per_subject": slices_per_subject, "tumor_prob": tumor_prob,
+            "n_subjects": n_subjects, "slices_per_subject": slices_per_subject, "slice_gap_mm": slice_gap_mm,
+            "tumor_prob": tumor_prob,
             "normalization": f"MR/PET: / p{MR_PERCENTILE} in head, clip [0,1]; CT: {CT_WINDOW_HU} HU -> [0,1]"}
     return SynthesisData(*(concat(index) for index in split_by_subject(n_subjects, split, rng)), info)

@@ -5,5 +5,5 @@ and returns True or False; an answer left at ``NOT_ANSWERED`` prints what to do 
 returns None."""
 from medsynth_nb.exercises.verdict import NOT_ANSWERED
 
-__all__ = ["NOT_ANSWERED", "chapter00", "chapter01", "chapter02", "chapter03", "chapter04", "chapter05", "chapter06", "chapter07",
-           "chapter08"]
+__all__ = ["NOT_ANSWERED", "chapter00", "chapter01", "chapter02", "chapter03", "chapter04", "chapter05", "chapter06",
+           "chapter07", "chapter08", "chapter09"]

@@ -55,6 +55,8 @@ def _check_features(reference, features) -> tuple[np.ndarray, np.ndarray]:
 def frechet_distance(reference, features) -> float:
     """FID's Fréchet distance between two N x F feature sets (MONAI ``FIDMetric``)."""
     reference, features = _check_features(reference, features)
+    if reference.shape[1] == 1:  # MONAI squeezes a 1 x 1 covariance to a scalar; in 1-D the formula is this
+        return float((reference.mean() - features.mean()) ** 2 + (reference.std(ddof=1) - features.std(ddof=1)) ** 2)
     with warnings.catch_warnings():
         # MONAI 1.6 passes scipy's deprecated ``disp`` to sqrtm; and a collapsed set (one image
         # repeated) has a singular covariance, whose square root scipy warns about but gets right.

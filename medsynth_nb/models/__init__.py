@@ -19,6 +19,7 @@ from medsynth_nb.models.resvit import ResViT
 from medsynth_nb.models.sequence_diffusion import SequenceDiffusion
 from medsynth_nb.models.tissue_segmenter import TissueSegmenter
 from medsynth_nb.models.unet import UNetRegressor
+from medsynth_nb.models.volumetric import PatchUNet3D, for_context
 from medsynth_nb.tasks import parse_task
 
 MODELS = {
@@ -35,6 +36,7 @@ MODELS = {
     "follow_up_unet": FollowUpUNet,
     "sequence_diffusion": SequenceDiffusion,
     "tissue_segmenter": TissueSegmenter,
+    "patch_unet3d": PatchUNet3D,
 }
 
 
@@ -65,7 +67,7 @@ def model_from_config(config: dict):
     return model
 
 
-__all__ = ["MODELS", "SYNTHESIS_MODELS", "build_model", "model_from_config", "parameter_count", "CycleGAN",
-           "DiffusionSynthesiser", "FollowUpUNet", "HeteroscedasticUNet", "IntensityLookup", "LesionRenderer",
-           "LesionSegmenter", "Pix2Pix", "ReconstructionUNet", "ResViT", "SequenceDiffusion", "TissueSegmenter",
-           "UNetRegressor", "ZeroShotDiffusion"]
+__all__ = ["MODELS", "SYNTHESIS_MODELS", "build_model", "for_context", "model_from_config", "parameter_count",
+           "CycleGAN", "DiffusionSynthesiser", "FollowUpUNet", "HeteroscedasticUNet", "IntensityLookup",
+           "LesionRenderer", "LesionSegmenter", "PatchUNet3D", "Pix2Pix", "ReconstructionUNet", "ResViT",
+           "SequenceDiffusion", "TissueSegmenter", "UNetRegressor", "ZeroShotDiffusion"]

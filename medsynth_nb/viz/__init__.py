@@ -4,7 +4,8 @@ the tests call them too, and notebooks display the returned figures inline.
 
 ``images`` (modalities, predictions, overlays), ``scores`` (training curves, metric
 behaviour), ``diffusion`` (chapter 03), ``attention`` (chapter 04), ``explain`` (chapter 05),
-``lesions`` (chapter 06), ``reconstruction`` (chapter 07), ``longitudinal`` (chapter 08).
+``lesions`` (chapter 06), ``reconstruction`` (chapter 07), ``longitudinal`` (chapter 08),
+``evaluation`` and ``volumes`` (chapter 09).
 """
 from medsynth_nb.viz.attention import (
     attention_distance_plot,
@@ -15,6 +16,7 @@ from medsynth_nb.viz.attention import (
     token_cost_plot,
 )
 from medsynth_nb.viz.diffusion import forward_process
+from medsynth_nb.viz.evaluation import fidelity_vs_realism, image_sets
 from medsynth_nb.viz.explain import (
     aleatoric_epistemic,
     attribution_maps,
@@ -46,6 +48,7 @@ from medsynth_nb.viz.reconstruction import (
     sample_spread,
 )
 from medsynth_nb.viz.scores import bar_by_label, edge_profiles, metric_sensitivity, plot_history
+from medsynth_nb.viz.volumes import difference_profile, orthogonal_views
 
 __all__ = [
     "MODALITY_TITLES",
@@ -62,17 +65,21 @@ __all__ = [
     "calibration_plot",
     "controllability_plot",
     "dice_vs_k_plot",
+    "difference_profile",
     "edge_profiles",
     "error_vs_gap",
     "explain_panel",
+    "fidelity_vs_realism",
     "forecast_gallery",
     "forward_process",
     "growth_curves",
+    "image_sets",
     "lesion_closeups",
     "lesion_pair",
     "metric_sensitivity",
     "metric_vs_setting",
     "null_space_split",
+    "orthogonal_views",
     "outline_box",
     "overlay",
     "physics_table",
@@ -81,9 +88,9 @@ __all__ = [
     "receptive_fields",
     "reconstruction_gallery",
     "render_comparison",
+    "sample_spread",
     "show_modalities",
     "show_predictions",
-    "sample_spread",
     "sparsification_plot",
     "token_cost_plot",
     "uncertainty_maps",

@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy.optimize import brentq
 
-from medsynth_nb.exercises import chapter00, chapter04, chapter05, chapter06, chapter07, chapter08
+from medsynth_nb.exercises import chapter00, chapter04, chapter05, chapter06, chapter07, chapter08, chapter09
 
 CSF_T1_MS = 4300.0  # CSF at 3 T (Rooney et al., MRM 2007)
 
@@ -265,3 +265,25 @@ def test_sharpest_enhancer_and_two_priors_read_their_tables():
     assert chapter08.check_two_priors_help("no", forecasts, one="one", two="two") is False
     with pytest.raises(ValueError, match="No rows"):
         chapter08.check_two_priors_help("yes", forecasts, one="one", two="three")
+
+
+def test_frechet_1d_and_trials_needed_are_computed_not_looked_up():
+    reference, sample = [0.0, 2.0, 4.0], [1.0, 2.0, 3.0]
+    # Means 2 and 2, standard deviations (ddof=1) 2 and 1: (2 - 2)^2 + (2 - 1)^2 = 1.
+    assert chapter09.check_frechet_1d(1.0, reference, sample) is True
+    assert chapter09.check_frechet_1d(3.0, reference, sample) is False  # the variances' difference
+    # Wilson interval of 60 right in 100: 0.6 -/+ ... with lower bound 0.502 (of 59 in 98: 0.503, 58 in 97: 0.498).
+    assert chapter09.check_trials_needed(100) is True
+    assert chapter09.check_trials_needed(20) is False
+
+
+def test_disagreeing_metrics_and_least_discontinuous_read_their_tables():
+    board = pd.DataFrame({"psnr": [18.1, 17.3], "FID (segmenter)": [0.9, 0.4]}, index=["L1 only", "pix2pix"])
+    assert chapter09.check_disagreeing_metrics({"psnr": "L1 only", "realism": "pix2pix"}, board,
+                                               "L1 only", "pix2pix") is True
+    assert chapter09.check_disagreeing_metrics({"psnr": "pix2pix", "realism": "pix2pix"}, board,
+                                               "L1 only", "pix2pix") is False
+    volumes = pd.DataFrame({"discontinuity_index": [1.0, 2.4, 1.3, 1.1]},
+                           index=["acquired scan", "2-D", "2.5-D", "3-D patch"])
+    assert chapter09.check_least_discontinuous("3-D patch", volumes) is True
+    assert chapter09.check_least_discontinuous("2-D", volumes) is False

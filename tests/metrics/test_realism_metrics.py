@@ -15,6 +15,11 @@ def test_frechet_distance_is_zero_for_the_same_sample_and_the_squared_shift_for_
     # Two Gaussians with the same covariance: the distance is the squared distance of the means.
     moved = rng.normal(size=(4000, 3)) + np.array([2.0, 0, 0])
     assert frechet_distance(sample, moved) == pytest.approx(4.0, rel=0.05)
+    # One feature: the means' distance squared plus the standard deviations' (MONAI needs F >= 2).
+    assert frechet_distance(sample[:, :1], 3 * sample[:, :1]) == pytest.approx(
+        4 * sample[:, 0].mean() ** 2 + (2 * sample[:, 0].std(ddof=1)) ** 2)
+    assert frechet_distance(sample[:, :2], 3 * sample[:, :2]) == pytest.approx(
+        4 * np.sum(sample[:, :2].mean(0) ** 2) + np.sum((2 * sample[:, :2].std(0, ddof=1)) ** 2), rel=0.02)
 
 
 def test_kernel_mmd_sees_a_change_of_spread_with_the_same_mean():

@@ -1,0 +1,38 @@
+"""Figures of chapter 09: image sets side by side, and fidelity against realism."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+
+def image_sets(sets: dict[str, np.ndarray], index: int, *, title: str | None = None, crop=None):
+    """Slice ``index`` of every image set (N x H x W, [0, 1]) in one row, one grey window."""
+    fig, axes = plt.subplots(1, len(sets), figsize=(2.2 * len(sets), 2.6), squeeze=False)
+    for ax, (name, images) in zip(axes[0], sets.items()):
+        image = np.asarray(images[index])
+        ax.imshow(image if crop is None else image[crop], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def fidelity_vs_realism(table: pd.DataFrame, fidelity: str = "psnr", realism: str = "FID (segmenter)", ax=None):
+    """One point per row of ``table`` (a leaderboard or a realism table): ``fidelity``
+    (higher is better) across, ``realism`` (a distance: lower is better) up. A method that
+    is better on both lies towards the lower right; the two metrics agree only if the
+    points fall on one rising line."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 4))
+    x, y = table[fidelity].astype(float), table[realism].astype(float)
+    ax.scatter(x, y, color="C0")
+    for name in table.index:
+        ax.annotate(str(name), (x[name], y[name]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel(f"{fidelity} (higher: closer to the truth) →")
+    ax.set_ylabel(f"{realism} (lower: more like real scans) →")
+    ax.set_title("fidelity against realism")
+    ax.figure.tight_layout()
+    return ax.figure
