@@ -149,7 +149,7 @@ def test_leaderboard_trains_scores_and_reuses_its_runs(tmp_path, capsys):
             "--out", str(out)]
     assert main(args) == 0
     text = (out / "leaderboard.md").read_text()
-    for row in ("| unet |", "| pix2pix |", "| lookup baseline |", "ResViT", "not comparable"):
+    for row in ("| unet |", "| pix2pix |", "| lookup baseline |", "ResViT", "not comparable", "| 4 | steps |"):
         assert row in text
     assert (out / "unet" / CHECKPOINT_NAME).exists() and (out / "tissue_segmenter" / CHECKPOINT_NAME).exists()
     # A second run reuses the runs (their budget is spent) and refuses to replace the table silently.

@@ -54,15 +54,17 @@ def build_leaderboard(out_dir, task: str = "t1:t2", models=SYNTHESIS_MODELS, *, 
                                           progress=progress)
     scorer = RealismScorer(segmenter, data.train.images[task.target], data.train.tissue > 0)
     cards = [score_model("lookup baseline", IntensityLookup().fit(data.train, task), data.test, task, scorer=scorer)]
+    trained = {}  # steps run, and whether the budget or the time cap ended the run: a capped run is not comparable
     for name in models:
         model = build_model(name, task, profile)
         run = out_dir / name
         training_data = data.unpaired(seed) if getattr(model, "unpaired", False) else data
-        train(model, training_data, task, TrainConfig.from_profile(profile, steps=steps, seed=seed), out_dir=run,
-              resume=(run / CHECKPOINT_NAME).exists(), progress=progress)
+        history = train(model, training_data, task, TrainConfig.from_profile(profile, steps=steps, seed=seed),
+                        out_dir=run, resume=(run / CHECKPOINT_NAME).exists(), progress=progress)
+        trained[name] = {"steps": history.step, "stopped by": history.stopped_by}
         cards.append(score_model(name, model, data.test, task, scorer=scorer, device=profile.device))
     board = leaderboard(cards)
-    table = board[[c for c in COLUMNS if c in board]]
+    table = board[[c for c in COLUMNS if c in board]].join(pd.DataFrame(trained).T).fillna({"steps": "—", "stopped by": "—"})
     text = "\n".join([f"# Course leaderboard: {task} ({profile.name} profile, seed {seed})", "",
                       f"Phantom, {len(data.test.subjects)} held-out subjects; means over subjects; "
                       "realism distances: 0 = the statistics of real scans.", "", _markdown(table), "",

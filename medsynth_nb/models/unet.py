@@ -33,12 +33,9 @@ class UNetSynthesiser(Synthesiser):
         return cls(in_channels=len(task.sources), channels=tuple(profile.channels), **overrides)
 
 
-class UNetRegressor(UNetSynthesiser):
-    def __init__(self, in_channels: int = 1, channels=(16, 32, 64, 128), lr: float = 1e-3, dropout: float = 0.0):
-        super().__init__(in_channels, channels, lr, dropout)
-
-    def forward(self, source: torch.Tensor) -> torch.Tensor:
-        return self.net(source)
+class L1Training:
+    """How the course's regressors train, in 2-D and in 3-D alike: Adam on every parameter
+    (``config["lr"]``) and the L1 distance of the output to the target."""
 
     def make_optimizers(self):
         return {"net": torch.optim.Adam(self.parameters(), lr=self.config["lr"], betas=(0.9, 0.999))}
@@ -47,3 +44,11 @@ class UNetRegressor(UNetSynthesiser):
         loss = F.l1_loss(self(batch["source"]), batch["target"])
         update(loss, "net")
         return {"l1": loss}
+
+
+class UNetRegressor(L1Training, UNetSynthesiser):
+    def __init__(self, in_channels: int = 1, channels=(16, 32, 64, 128), lr: float = 1e-3, dropout: float = 0.0):
+        super().__init__(in_channels, channels, lr, dropout)
+
+    def forward(self, source: torch.Tensor) -> torch.Tensor:
+        return self.net(source)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from monai.inferers import sliding_window_inference
 from monai.networks.nets import UNet
 
@@ -32,7 +31,7 @@ from medsynth_nb.data.slices import SliceSet
 from medsynth_nb.data.volumes import slices_from_volumes, subject_volumes
 from medsynth_nb.metrics.evaluation import evaluate
 from medsynth_nb.models.base import Synthesiser
-from medsynth_nb.models.unet import UNetRegressor
+from medsynth_nb.models.unet import L1Training, UNetRegressor
 from medsynth_nb.tasks import Task, parse_task
 
 WINDOW_OVERLAP = 0.5    # each voxel is predicted by several blocks ...
@@ -52,7 +51,7 @@ def for_context(task: str | Task, profile, context: int = 1, **overrides) -> UNe
     return model
 
 
-class PatchUNet3D(Synthesiser):
+class PatchUNet3D(L1Training, Synthesiser):
     """A 3-D U-Net trained on ``patch_size`` blocks (slices, rows, columns) and applied to
     whole volumes by a Gaussian-blended sliding window; config: in_channels, channels,
     patch_size, lr, dropout (and the task, which its validation needs)."""
@@ -89,14 +88,6 @@ class PatchUNet3D(Synthesiser):
             raise ValueError(f"PatchUNet3D takes blocks, B x C x D x H x W; got shape {tuple(source.shape)}. Train it "
                              "on data.volumes.volume_patches(data) and predict with predict_volume / predict_slices.")
         return self.net(source)
-
-    def make_optimizers(self):
-        return {"net": torch.optim.Adam(self.parameters(), lr=self.config["lr"], betas=(0.9, 0.999))}
-
-    def train_step(self, batch, update):
-        loss = F.l1_loss(self(batch["source"]), batch["target"])
-        update(loss, "net")
-        return {"l1": loss}
 
     @torch.no_grad()
     def predict_volume(self, source_volume: torch.Tensor, sw_batch_size: int = 4) -> torch.Tensor:
