@@ -64,7 +64,8 @@ def build_leaderboard(out_dir, task: str = "t1:t2", models=SYNTHESIS_MODELS, *, 
         trained[name] = {"steps": history.step, "stopped by": history.stopped_by}
         cards.append(score_model(name, model, data.test, task, scorer=scorer, device=profile.device))
     board = leaderboard(cards)
-    table = board[[c for c in COLUMNS if c in board]].join(pd.DataFrame(trained).T).fillna({"steps": "—", "stopped by": "—"})
+    runs = pd.DataFrame(trained).T
+    table = board[[c for c in COLUMNS if c in board]].join(runs).fillna({c: "—" for c in runs})
     text = "\n".join([f"# Course leaderboard: {task} ({profile.name} profile, seed {seed})", "",
                       f"Phantom, {len(data.test.subjects)} held-out subjects; means over subjects; "
                       "realism distances: 0 = the statistics of real scans.", "", _markdown(table), "",
