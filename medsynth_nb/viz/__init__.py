@@ -16,7 +16,7 @@ from medsynth_nb.viz.attention import (
     token_cost_plot,
 )
 from medsynth_nb.viz.diffusion import forward_process
-from medsynth_nb.viz.evaluation import fidelity_vs_realism, image_sets
+from medsynth_nb.viz.evaluation import fidelity_vs_realism, image_sets, trial_pair
 from medsynth_nb.viz.explain import (
     aleatoric_epistemic,
     attribution_maps,
@@ -93,6 +93,7 @@ __all__ = [
     "show_predictions",
     "sparsification_plot",
     "token_cost_plot",
+    "trial_pair",
     "uncertainty_maps",
     "window",
 ]

@@ -1,4 +1,5 @@
-"""Figures of chapter 09: image sets side by side, and fidelity against realism."""
+"""Figures of chapter 09: image sets side by side, fidelity against realism, and a reader
+study's trial (the two images, no hint of which is real)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -36,3 +37,16 @@ def fidelity_vs_realism(table: pd.DataFrame, fidelity: str = "psnr", realism: st
     ax.set_title("fidelity against realism")
     ax.figure.tight_layout()
     return ax.figure
+
+
+def trial_pair(left: np.ndarray, right: np.ndarray):
+    """A reader-study trial: its two images side by side in one grey window (the 1st to 99.5th
+    percentile of both together): a window per image could hide, or make, a difference."""
+    low, high = np.percentile(np.concatenate([left.ravel(), right.ravel()]), [1, 99.5])
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4.2))
+    for ax, image, side in zip(axes, (left, right), ("left", "right")):
+        ax.imshow(image, cmap="gray", vmin=low, vmax=high if high > low else low + 1, interpolation="nearest")
+        ax.set_title(side)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig

@@ -4,24 +4,10 @@ from __future__ import annotations
 import html
 
 import ipywidgets as W
-import matplotlib.pyplot as plt
-import numpy as np
 
 from medsynth_nb.analysis.reader_study import RATING_QUESTION, RATINGS, ReaderSession, ReaderStudy
+from medsynth_nb.viz.evaluation import trial_pair
 from medsynth_nb.widgets import common
-
-
-def pair_figure(left: np.ndarray, right: np.ndarray):
-    """The two images of a trial side by side in one grey window (the 1st to 99.5th
-    percentile of both together): a window per image could hide, or make, a difference."""
-    low, high = np.percentile(np.concatenate([left.ravel(), right.ravel()]), [1, 99.5])
-    fig, axes = plt.subplots(1, 2, figsize=(8, 4.2))
-    for ax, image, side in zip(axes, (left, right), ("left", "right")):
-        ax.imshow(image, cmap="gray", vmin=low, vmax=high if high > low else low + 1, interpolation="nearest")
-        ax.set_title(side)
-        ax.axis("off")
-    fig.tight_layout()
-    return fig
 
 
 class ReaderStudyWidget(W.VBox):
@@ -110,7 +96,7 @@ class ReaderStudyWidget(W.VBox):
             return
         k = len(self.session.answered()) + 1
         self.progress.value = f"<b>{html.escape(self.session.reader)}</b>: trial {k} of {n}"
-        common.show_figure(self.figure, pair_figure(*self.study.pair(self.trial.id)))
+        common.show_figure(self.figure, trial_pair(*self.study.pair(self.trial.id)))
         self._enable(True)
 
     def _finish(self) -> None:
