@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from medsynth_nb.analysis.realism import RealismScorer, train_tissue_segmenter
-from medsynth_nb.analysis.scorecard import PUBLISHED_ANCHORS, leaderboard, score_model
+from medsynth_nb.analysis.scorecard import PUBLISHED_ANCHORS, leaderboard, markdown_table, score_model
 from medsynth_nb.data.loaders import load_dataset
 from medsynth_nb.engine import TrainConfig, train
 from medsynth_nb.engine.training import CHECKPOINT_NAME
@@ -27,14 +27,6 @@ COLUMNS = ["psnr", "ssim", "ms_ssim", "mae", "sharpness", "FID (segmenter)", "MM
 CAVEAT = ("The published figures are on real scans (other anatomy, noise, resolution, normalisation and test "
           "sets): they show the scale of real results. They are not comparable with the phantom's, and the "
           "phantom's ranking need not hold on real data.")
-
-
-def _markdown(table: pd.DataFrame) -> str:
-    head = "| model | " + " | ".join(table.columns) + " |"
-    rule = "|---|" + "---|" * len(table.columns)
-    rows = ["| " + " | ".join([str(name)] + [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]) + " |"
-            for name, row in zip(table.index, table.values)]
-    return "\n".join([head, rule, *rows])
 
 
 def build_leaderboard(out_dir, task: str = "t1:t2", models=SYNTHESIS_MODELS, *, profile, seed: int = 0,
@@ -68,9 +60,9 @@ def build_leaderboard(out_dir, task: str = "t1:t2", models=SYNTHESIS_MODELS, *, 
     table = board[[c for c in COLUMNS if c in board]].join(runs).fillna({c: "—" for c in runs})
     text = "\n".join([f"# Course leaderboard: {task} ({profile.name} profile, seed {seed})", "",
                       f"Phantom, {len(data.test.subjects)} held-out subjects; means over subjects; "
-                      "realism distances: 0 = the statistics of real scans.", "", _markdown(table), "",
-                      "## Published anchors (PSNR, dB)", "", _markdown(PUBLISHED_ANCHORS.set_index("model")), "",
-                      CAVEAT, ""])
+                      "realism distances: 0 = the statistics of real scans.", "", markdown_table(table, "model"), "",
+                      "## Published anchors (PSNR, dB)", "",
+                      markdown_table(PUBLISHED_ANCHORS.set_index("model"), "model"), "", CAVEAT, ""])
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(outputs[0], lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     atomic_write(outputs[1], lambda tmp: table.to_csv(tmp))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from medsynth_nb.analysis.scorecard import Scorecard
+from medsynth_nb.analysis.scorecard import Scorecard, markdown_table
 from medsynth_nb.io import atomic_write, refuse_overwrite
 
 # The failure modes the course measured, and where (the card points students to the evidence).
@@ -31,19 +31,6 @@ NOT_FOR = ("Diagnosis, treatment planning or any decision about a patient; repla
            "lesions or tissue volumes for care; data from scanners, sites or populations it was not evaluated on.")
 _METRIC_NAMES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "mae": "MAE (normalised)",
                  "mae_hu": "MAE (HU)", "sharpness": "sharpness (1 = as real)", "mae_tumor": "MAE inside tumours"}
-
-
-def _table(frame: pd.DataFrame) -> str:
-    head = "| " + " | ".join([""] + [str(c) for c in frame.columns]) + " |"
-    rule = "|" + "---|" * (len(frame.columns) + 1)
-    body = ["| " + " | ".join([str(i)] + [_fmt(v) for v in row]) + " |" for i, row in zip(frame.index, frame.values)]
-    return "\n".join([head, rule, *body])
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def model_card(card: Scorecard, *, model_config: dict, data_info: dict, profile: str, steps: int, seed: int,
@@ -75,15 +62,15 @@ def model_card(card: Scorecard, *, model_config: dict, data_info: dict, profile:
         f"- Evaluated on {len(card.per_subject)} held-out subjects: {', '.join(map(str, card.per_subject.index))}.",
         "",
         "## Performance on held-out subjects (inside the head; 95 % t-interval over subjects)",
-        _table(metrics),
+        markdown_table(metrics),
         "",
     ]
     if card.realism:
         lines += ["## Realism and a downstream task",
-                  _table(pd.DataFrame({"value": pd.Series(card.realism)})),
+                  markdown_table(pd.DataFrame({"value": pd.Series(card.realism)})),
                   "Realism distances are 0 for images with the statistics of real scans; the tissue Dice is the "
                   "course's tissue segmenter on these images (and on the real scans, for comparison).", ""]
-    lines += ["## Where the error is (MAE per tissue)", _table(card.per_tissue.to_frame("MAE")), "",
+    lines += ["## Where the error is (MAE per tissue)", markdown_table(card.per_tissue.to_frame("MAE")), "",
               "## Failure modes", "Measured on this model:"]
     lines += [f"- {mode}: {result}" for mode, result in (measured_failures or {}).items()] or ["- none measured"]
     lines += ["", "Measured in the course for models of this kind (see the chapters):"]

@@ -57,10 +57,13 @@ class RealismScorer:
         scores = dict(zip(SCORES, (frechet_distance(self.reference, features), kernel_mmd(self.reference, features),
                                    frechet_distance(self.reference_texture, texture))))
         if tissue is not None:
-            pred = self.segmenter.segment(images)
-            scores["tissue Dice"] = float(np.mean([np.mean(list(tissue_dice(p, t).values()))
-                                                   for p, t in zip(pred, np.asarray(tissue))]))
+            scores["tissue Dice"] = self.tissue_dice(images, tissue)
         return scores
+
+    def tissue_dice(self, images, tissue) -> float:
+        """The downstream task: the segmenter's mean tissue Dice on ``images`` against ``tissue``."""
+        pred = self.segmenter.segment(images)
+        return float(np.mean([np.mean(list(tissue_dice(p, t).values())) for p, t in zip(pred, np.asarray(tissue))]))
 
 
 def train_tissue_segmenter(data: SynthesisData, profile, steps, *, seed: int = 0, out_dir=None,

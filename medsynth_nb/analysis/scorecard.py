@@ -38,6 +38,16 @@ PUBLISHED_ANCHORS = pd.DataFrame(
     columns=["model", "dataset", "task", "psnr"])
 
 
+def markdown_table(frame: pd.DataFrame, index_label: str = "") -> str:
+    """``frame`` as a Markdown table (floats to 4 significant digits), for the model card and
+    the leaderboard file."""
+    cell = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+    head = "| " + " | ".join([index_label, *map(str, frame.columns)]) + " |"
+    rule = "|" + "---|" * (len(frame.columns) + 1)
+    rows = ["| " + " | ".join([str(name), *map(cell, row)]) + " |" for name, row in zip(frame.index, frame.values)]
+    return "\n".join([head, rule, *rows])
+
+
 def ms_ssim(predictions: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Per-slice multi-scale SSIM (MONAI, three scales) of whole N x H x W slices. The
     Gaussian window is 11 pixels, or the largest odd size that fits the coarsest scale of
@@ -104,7 +114,7 @@ def score_synthesis(name: str, predictions: np.ndarray, data, task, *, scorer=No
     if scorer is not None:
         head = data.tissue > 0
         realism = scorer.score(predictions, head, data.tissue)
-        realism["tissue Dice on real"] = scorer.score(target, head, data.tissue)["tissue Dice"]
+        realism["tissue Dice on real"] = scorer.tissue_dice(target, data.tissue)
     return Scorecard(name, str(task), per_subject, per_tissue, realism)
 
 
