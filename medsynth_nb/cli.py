@@ -2,6 +2,8 @@
 
   medsynth phantom --seed 0 --n-subjects 4 --out phantom/         # NIfTI files + JSON
   medsynth train unet --task t1:ct --profile cpu --out runs/t1ct  # checkpoint + metrics.json
+  medsynth train unet --task t1:t2 --data my_scans/ --out runs/mine  # on your own scans (BIDS, flat NIfTI, DICOM)
+  medsynth predict runs/mine --input patient_T1w.nii.gz --out patient_t2_synthetic.nii.gz  # on the input's grid
   medsynth train diffusion --task t1:t2 --out runs/diff          # a conditional diffusion model
   medsynth train resvit --task t1,t2,pd:flair --unified --out runs/any  # any subset -> any missing sequence
   medsynth sample runs/diff --n-samples 8 --out samples/          # samples, mean and uncertainty as NIfTI
@@ -50,7 +52,9 @@ def _train(args) -> int:
     profile = get_profile(args.profile)
     print(profile.describe(args.seed), f"task={task}", sep="  ")
     seed_everything(args.seed)
-    data = load_dataset("phantom", profile=profile, seed=args.seed)
+    data = (load_dataset("folder", profile=profile, path=args.data, seed=args.seed, register=args.register,
+                         modalities=[*task.sources, task.target])
+            if args.data else load_dataset("phantom", profile=profile, seed=args.seed))
     if args.unified and args.model != "resvit":
         raise ValueError(f"--unified is the any-to-any ResViT; it does not apply to {args.model}.")
     model = build_model(args.model, task, profile, **({"unified": True} if args.unified else {}))
@@ -133,6 +137,20 @@ def _sample(args) -> int:
     return 0
 
 
+def _predict(args) -> int:
+    from medsynth_nb.engine.prediction import predict_scan, write_prediction
+
+    prediction = predict_scan(args.run, args.input, uncertainty=args.uncertainty, n_samples=args.n_samples,
+                              seed=args.seed)
+    written = write_prediction(prediction, args.out, dicom_dir=args.dicom_out, overwrite=args.overwrite)
+    p = prediction.provenance
+    print(f"{p['model']} ({p['task']}): synthetic volume {'x'.join(map(str, prediction.volume.shape))} on the input's "
+          f"grid, {p['units']}, stamped SYNTHETIC")
+    print("Wrote " + ", ".join(str(w) for w in written[:4]) + (f" and {len(written) - 4} more" if len(written) > 4
+                                                               else ""))
+    return 0
+
+
 def _leaderboard(args) -> int:
     from medsynth_nb.analysis.leaderboard import build_leaderboard
     from medsynth_nb.profiles import get_profile, seed_everything
@@ -189,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", required=True, type=Path)
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tr.add_argument("--data", type=Path, default=None,
+                    help="a folder of your own scans (BIDS, <subject>_<modality>.nii.gz, or DICOM series folders) "
+                         "instead of the phantom; it is only read")
+    tr.add_argument("--register", action="store_true",
+                    help="with --data: register each subject's modalities rigidly to the first (SimpleITK)")
     tr.add_argument("--unified", action="store_true",
                     help="resvit only: one any-to-any model over the task's modalities (missing-sequence imputation)")
     tr.set_defaults(func=_train)
@@ -203,6 +226,21 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--out", required=True, type=Path)
     sa.add_argument("--overwrite", action="store_true")
     sa.set_defaults(func=_sample)
+
+    pd = sub.add_parser("predict", help="apply a trained run to a patient's volume; the synthetic volume is "
+                                        "written on the input's own grid, stamped SYNTHETIC")
+    pd.add_argument("run", type=Path, help="the --out folder of 'medsynth train'")
+    pd.add_argument("--input", "--input2", "--input3", dest="input", action="append", required=True, type=Path,
+                    help="a NIfTI file or a DICOM series folder; one per source of the run's task, in its order")
+    pd.add_argument("--out", required=True, type=Path, help="the synthetic volume, OUT.nii.gz (+ OUT.json provenance)")
+    pd.add_argument("--uncertainty", action="store_true",
+                    help="also write OUT_uncertainty.nii.gz (diffusion: spread of samples; heteroscedastic)")
+    pd.add_argument("--n-samples", type=int, default=8, help="diffusion samples for --uncertainty")
+    pd.add_argument("--dicom-out", type=Path, default=None,
+                    help="also write a new DICOM series (DERIVED, 'SYNTHETIC - not for diagnosis') into this folder")
+    pd.add_argument("--seed", type=int, default=0, help="seed of the sampling (diffusion)")
+    pd.add_argument("--overwrite", action="store_true")
+    pd.set_defaults(func=_predict)
 
     lb = sub.add_parser("leaderboard", help="train every synthesis model for one task and rank them on the same "
                                             "test subjects (fidelity, realism, a downstream task)")

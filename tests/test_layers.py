@@ -23,7 +23,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "medsynth_nb"
 RANKS = {"base": 0, "data": 1, "metrics": 2, "models": 3, "engine": 4, "analysis": 5, "lesions": 5, "viz": 6,
          "widgets": 7, "exercises": 8, "course": 8, "cli": 9}
-BASE = {"profiles", "tasks", "orientation", "io", "__init__"}
+BASE = {"profiles", "tasks", "orientation", "io", "dicom", "__init__"}
 JUPYTER = ("ipywidgets", "IPython", "ipyevents", "ipyniivue", "ipycanvas")
 MAX_LINES = 450
 MAX_FLAT_MODULES = 6  # at the package top, besides __init__, __main__, cli and profiles

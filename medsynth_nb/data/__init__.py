@@ -4,7 +4,8 @@ lesion/healthy pairs, and chapter 07's measurement operators (undersampled k-spa
 CT, low dose) with the slice sets measured by them (``inverse_problems``), and chapter 08's
 tumour growth law and follow-up scans (``growth``) as forecasting data (``longitudinal``), and
 chapter 09's slices of any contrast with their tissue labels (``tissue_slices``) and contiguous
-volumes with 2.5-D and 3-D views of them (``volumes``).
+volumes with 2.5-D and 3-D views of them (``volumes``); your own scans, checked and brought to
+the course grid (``scans``), and a folder of them as a dataset (``folder``).
 
 Names are loaded on first use (PEP 562), so ``from medsynth_nb.data import tumor`` stays
 light: a label-map editor need not import torch.
@@ -22,12 +23,13 @@ _EXPORTS = {
     "load_lesion_data": "lesion_pairs", "margin_px": "lesion_pairs",
     "FollowUpSlices": "longitudinal", "LongitudinalData": "longitudinal", "load_longitudinal": "longitudinal",
     "TissueSlices": "tissue_slices",
+    "load_folder": "folder", "read_scan": "scans", "load_scan_slices": "scans",
     "SliceStack": "volumes", "VolumePatches": "volumes", "load_volumes": "volumes", "slices_from_volumes": "volumes",
     "stacked": "volumes", "subject_volumes": "volumes", "volume_patches": "volumes",
 }
-_MODULES = ("anatomy", "corruptions", "fields", "growth", "intensity", "inverse_problems", "lesion_pairs", "loaders",
-            "longitudinal", "measurement", "phantom", "phantom_slices", "physics", "real", "slices", "tissue_slices",
-            "tumor", "volumes")
+_MODULES = ("anatomy", "corruptions", "fields", "folder", "growth", "intensity", "inverse_problems", "lesion_pairs",
+            "loaders", "longitudinal", "measurement", "phantom", "phantom_slices", "physics", "real", "scans", "slices",
+            "tissue_slices", "tumor", "volumes")
 __all__ = sorted(_EXPORTS) + list(_MODULES)
 
 

@@ -228,7 +228,7 @@ def preprocess(source: MSDBrain | IXI, subject_ids: list[str], cache: Path, imag
         _save_npz(cache / f"{subject_id}.npz", slab)
 
 
-def _part_sizes(n_subjects: int) -> tuple[int, int, int]:
+def part_sizes(n_subjects: int) -> tuple[int, int, int]:
     n_val, n_test = max(1, round(SPLIT[1] * n_subjects)), max(1, round(SPLIT[2] * n_subjects))
     return n_subjects - n_val - n_test, n_val, n_test
 
@@ -239,7 +239,7 @@ def subject_split(cache: Path, subject_ids: list[str], seed: int) -> dict[str, l
     if path.exists():
         return json.loads(path.read_text())
     order = [str(s) for s in np.random.default_rng(seed).permutation(subject_ids)]
-    n_train, n_val, _ = _part_sizes(len(order))
+    n_train, n_val, _ = part_sizes(len(order))
     split = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
     cache.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(split, indent=1)))
@@ -299,7 +299,7 @@ def load_real(name: str, profile=None, *, n_subjects: int | None = None, image_s
     cache = (data_fetch.data_dir(data_dir) / name / "slices" /
              f"v{PREPROCESSING_VERSION}-{image_size}px-{slices_per_subject}slices-{'-'.join(source.modalities)}")
     split = subject_split(cache, available, seed)
-    n_train, n_val, n_test = _part_sizes(min(n_subjects, len(available)))
+    n_train, n_val, n_test = part_sizes(min(n_subjects, len(available)))
     chosen = {"train": split["train"][:n_train], "val": split["val"][:n_val], "test": split["test"][:n_test]}
     preprocess(source, [s for ids in chosen.values() for s in ids], cache, image_size, slices_per_subject, progress)
     sets = {part: _slice_set(cache, ids, source.modalities) for part, ids in chosen.items()}
