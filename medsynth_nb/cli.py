@@ -146,8 +146,9 @@ def _predict(args) -> int:
     p = prediction.provenance
     print(f"{p['model']} ({p['task']}): synthetic volume {'x'.join(map(str, prediction.volume.shape))} on the input's "
           f"grid, {p['units']}, stamped SYNTHETIC")
-    print("Wrote " + ", ".join(str(w) for w in written[:4]) + (f" and {len(written) - 4} more" if len(written) > 4
-                                                               else ""))
+    images = [str(w) for w in written if w.name.endswith((".nii.gz", ".nii"))]
+    dicom = f" and a DICOM series of {len(written) - len(images)} files in {args.dicom_out}" if args.dicom_out else ""
+    print(f"Wrote {', '.join(images)}{dicom}")
     return 0
 
 

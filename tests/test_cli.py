@@ -160,3 +160,20 @@ def test_leaderboard_trains_scores_and_reuses_its_runs(tmp_path, capsys):
     again = read_checkpoint(out / "unet" / CHECKPOINT_NAME)["tensors"]
     assert all(torch.equal(weights[k], again[k]) for k in weights), "a finished run was trained again"
     assert (out / "leaderboard.md").read_text() == text
+
+
+def test_train_on_your_own_folder_records_the_split_and_reads_only(tmp_path, capsys):
+    scans = tmp_path / "scans"
+    assert main(["phantom", "--n-subjects", "4", "--spacing", "4", "--out", str(scans)]) == 0
+    before = _files(scans)
+    run = tmp_path / "run"
+    assert main(["train", "unet", "--task", "t1:t2", "--data", str(scans), "--profile", "smoke", "--steps", "5",
+                 "--out", str(run)]) == 0
+    dataset = json.loads((run / "metrics.json").read_text())["dataset"]
+    assert dataset["name"] == "folder" and dataset["layout"] == "flat" and dataset["modalities"] == ["t1", "t2"]
+    assert sorted(sum(dataset["split"].values(), [])) == [f"sub-{i:03d}" for i in range(4)]
+    assert _files(scans) == before
+    capsys.readouterr()
+    (scans / "sub-002_t2.nii.gz").unlink()
+    assert main(["train", "unet", "--task", "t1:t2", "--data", str(scans), "--out", str(tmp_path / "r2")]) == 2
+    assert "sub-002" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """The import rule of the whole package, read from the source (every import, also those
 inside functions):
 
-    base (profiles, tasks, orientation, io) <- data <- metrics <- models <- engine
+    base (profiles, tasks, orientation, io, dicom) <- data <- metrics <- models <- engine
         <- analysis, lesions <- viz <- widgets <- exercises, course <- cli
 
 A module imports only its own folder and folders to its left; the two folders of one
