@@ -1,5 +1,7 @@
-# MedSynth Notebooks: the two commands of the README.
+# MedSynth Notebooks: the commands of the README.
 #   make lab   - set up .venv if needed, open JupyterLab on the chapters (embedded phantom data, no download)
+#   make app   - same set-up, then serve the apps for clinicians (apps/: Explain this image, Lesion painter)
+#                with Voila: pages with the widgets only, no code; MEDSYNTH_RUN=<run folder> explains that model
 #   make test  - same set-up, then the whole test suite (unit tests, every notebook in the smoke profile, browser)
 # TORCH picks the PyTorch build installed when none is present. The pinned 2.13.0 is the CPU
 # wheel on the course's CPU machines; an unpinned "torch" would pull a multi-GB CUDA build there.
@@ -9,11 +11,20 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 PORT ?= 8888
+APP_PORT ?= 8866
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.medsynth-installed
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+# Voila serves the notebooks' outputs only (--strip_sources=True, its default: no code), shows the
+# training bar while an app starts (progressive rendering), and lets the upload button take a NIfTI
+# up to 512 MiB (tornado's websocket default of 10 MiB drops a bigger file without a word). The
+# setting must be JSON, for which traitlets prints a DeprecationWarning (harmless): its key=value
+# form would pass the size as a string. Voila's own server has no root check, so it takes no
+# ROOT_FLAG (it rejects --allow-root). MEDSYNTH_RUN is made absolute: the apps' kernels run in apps/.
+APP_FLAGS := --no-browser --Voila.ip=127.0.0.1 --port=$(APP_PORT) --Voila.port_retries=0 --strip_sources=True \
+	--progressive_rendering=True --Voila.tornado_settings='{"websocket_max_message_size": 536870912}'
 
-.PHONY: install lab test clean-venv
+.PHONY: install lab app test clean-venv
 
 install: $(STAMP)
 
@@ -27,6 +38,13 @@ $(STAMP): pyproject.toml Makefile
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG)
+
+app: $(STAMP)
+	@echo "Apps for clinicians, no code shown. Open in a browser on this machine:"
+	@echo "  http://127.0.0.1:$(APP_PORT)/voila/render/explain_this_image.ipynb   Explain this image"
+	@echo "  http://127.0.0.1:$(APP_PORT)/voila/render/lesion_painter.ipynb       Lesion painter"
+	@echo "  (all apps: http://127.0.0.1:$(APP_PORT)/ ; stop with Ctrl-C)"
+	$(if $(MEDSYNTH_RUN),MEDSYNTH_RUN=$(abspath $(MEDSYNTH_RUN)) )$(VENV)/bin/voila apps $(APP_FLAGS)
 
 test: $(STAMP)
 	MEDSYNTH_PROFILE=smoke $(PY) -m pytest -ra --durations=15

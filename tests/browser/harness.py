@@ -7,6 +7,9 @@ conftest.py in this folder turns these helpers into pytest fixtures (`jupyter_la
     run_all_cells(page, timeout_s=400)       # Run menu -> Run All Cells, waits, checks errors
     check_slice_viewer_redraws(page, out)    # the slice viewer contract (see below)
 
+`start_voila(workdir)` serves a copy of apps/ with Voila instead (the apps for clinicians,
+`make app`): `page.goto(voila.app_url("lesion_painter.ipynb"))`.
+
 Everything stays on 127.0.0.1: the server binds there, and the browser aborts every
 request to any other host (see `new_page`).
 
@@ -269,6 +272,86 @@ def start_lab(workdir: Path, notebooks_src: Path | None = NOTEBOOKS_DIR, timeout
         if time.monotonic() > deadline:
             lab.stop()
             raise TimeoutError(f"JupyterLab did not answer within {timeout_s}s:\n{lab.log_tail()}")
+        time.sleep(0.25)
+
+
+# --------------------------------------------------------------------------- Voila server (the apps)
+APPS_DIR = REPO_ROOT / "apps"
+# As the Makefile's `make app`: outputs only (no code), outputs shown while cells run, uploads up to 512 MiB.
+VOILA_FLAGS = ["--strip_sources=True", "--progressive_rendering=True",
+               '--Voila.tornado_settings={"websocket_max_message_size": 536870912}']
+
+
+@dataclass
+class VoilaServer:
+    proc: subprocess.Popen
+    port: int
+    root_dir: Path  # temporary copy of apps/
+    runtime_dir: Path  # kernels' connection files: their command lines name it
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def app_url(self, name: str) -> str:
+        return f"{self.base_url}/voila/render/{quote(name)}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+    def stop(self) -> None:
+        _kill_group(self.proc.pid)  # SIGTERM first: Voila then shuts its kernels down itself
+        for pid in _pids_with_arg_containing(str(self.runtime_dir)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def start_voila(workdir: Path, apps_src: Path = APPS_DIR, timeout_s: float = 60) -> VoilaServer:
+    """Start `python -m voila` on a free 127.0.0.1 port over a COPY of apps_src, with the
+    environment of `start_lab` (MEDSYNTH_PROFILE=smoke, private Jupyter dirs, this interpreter)."""
+    root = workdir / "apps"
+    shutil.copytree(apps_src, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    config_dir, data_dir, runtime_dir = (workdir / d for d in ("jupyter_config", "jupyter_data", "runtime"))
+    for d in (config_dir, data_dir, runtime_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.pop("MPLBACKEND", None)
+    env.update(
+        MEDSYNTH_PROFILE="smoke",
+        JUPYTER_CONFIG_DIR=str(config_dir),
+        JUPYTER_DATA_DIR=str(data_dir),  # the widgets' lab extensions still come from sys.prefix/share/jupyter
+        JUPYTER_RUNTIME_DIR=str(runtime_dir),
+        IPYTHONDIR=str(workdir / "ipython"),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+    )
+    port = _free_port()
+    cmd = [sys.executable, "-m", "voila", str(root), "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}",
+           "--Voila.port_retries=0", f"--Voila.connection_dir_root={runtime_dir}", *VOILA_FLAGS]
+    log_path = workdir / "voila.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = VoilaServer(proc, port, root, runtime_dir, log_path)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"Voila exited with {proc.returncode}:\n{server.log_tail()}")
+        try:
+            with opener.open(server.base_url + "/", timeout=2):
+                return server
+        except (OSError, urllib.error.URLError):
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            raise TimeoutError(f"Voila did not answer within {timeout_s}s:\n{server.log_tail()}")
         time.sleep(0.25)
 
 
