@@ -15,14 +15,11 @@ APP_PORT ?= 8866
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.medsynth-installed
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
-# Voila serves the notebooks' outputs only (--strip_sources=True, its default: no code), shows the
-# training bar while an app starts (progressive rendering), and lets the upload button take a NIfTI
-# up to 512 MiB (tornado's websocket default of 10 MiB drops a bigger file without a word). The
-# setting must be JSON, for which traitlets prints a DeprecationWarning (harmless): its key=value
-# form would pass the size as a string. Voila's own server has no root check, so it takes no
-# ROOT_FLAG (it rejects --allow-root). MEDSYNTH_RUN is made absolute: the apps' kernels run in apps/.
-APP_FLAGS := --no-browser --Voila.ip=127.0.0.1 --port=$(APP_PORT) --Voila.port_retries=0 --strip_sources=True \
-	--progressive_rendering=True --Voila.tornado_settings='{"websocket_max_message_size": 536870912}'
+# Voila reads its settings from apps/voila.json (it runs there): outputs only, no code
+# (strip_sources); outputs shown while a cell runs (the training bar); uploads up to 512 MiB
+# (tornado's websocket default is 10 MiB); a Content-Security-Policy that keeps the page from
+# fetching anything but this server (Voila's template links two icon style sheets from a CDN).
+# Voila's own server has no root check and rejects --allow-root, so it takes no ROOT_FLAG.
 
 .PHONY: install lab app test clean-venv
 
@@ -44,7 +41,8 @@ app: $(STAMP)
 	@echo "  http://127.0.0.1:$(APP_PORT)/voila/render/explain_this_image.ipynb   Explain this image"
 	@echo "  http://127.0.0.1:$(APP_PORT)/voila/render/lesion_painter.ipynb       Lesion painter"
 	@echo "  (all apps: http://127.0.0.1:$(APP_PORT)/ ; stop with Ctrl-C)"
-	$(if $(MEDSYNTH_RUN),MEDSYNTH_RUN=$(abspath $(MEDSYNTH_RUN)) )$(VENV)/bin/voila apps $(APP_FLAGS)
+	@# The kernels run in apps/: a run folder given relative to here is made absolute.
+	cd apps && MEDSYNTH_RUN=$(if $(MEDSYNTH_RUN),$(abspath $(MEDSYNTH_RUN))) $(abspath $(VENV))/bin/voila --port=$(APP_PORT)
 
 test: $(STAMP)
 	MEDSYNTH_PROFILE=smoke $(PY) -m pytest -ra --durations=15

@@ -277,9 +277,6 @@ def start_lab(workdir: Path, notebooks_src: Path | None = NOTEBOOKS_DIR, timeout
 
 # --------------------------------------------------------------------------- Voila server (the apps)
 APPS_DIR = REPO_ROOT / "apps"
-# As the Makefile's `make app`: outputs only (no code), outputs shown while cells run, uploads up to 512 MiB.
-VOILA_FLAGS = ["--strip_sources=True", "--progressive_rendering=True",
-               '--Voila.tornado_settings={"websocket_max_message_size": 536870912}']
 
 
 @dataclass
@@ -314,7 +311,8 @@ class VoilaServer:
 
 def start_voila(workdir: Path, apps_src: Path = APPS_DIR, timeout_s: float = 60) -> VoilaServer:
     """Start `python -m voila` on a free 127.0.0.1 port over a COPY of apps_src, with the
-    environment of `start_lab` (MEDSYNTH_PROFILE=smoke, private Jupyter dirs, this interpreter)."""
+    environment of `start_lab` (MEDSYNTH_PROFILE=smoke, private Jupyter dirs, this interpreter).
+    Voila runs in the copy, so it reads the apps' own settings there (apps/voila.json), as `make app`."""
     root = workdir / "apps"
     shutil.copytree(apps_src, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     config_dir, data_dir, runtime_dir = (workdir / d for d in ("jupyter_config", "jupyter_data", "runtime"))
@@ -333,7 +331,7 @@ def start_voila(workdir: Path, apps_src: Path = APPS_DIR, timeout_s: float = 60)
     )
     port = _free_port()
     cmd = [sys.executable, "-m", "voila", str(root), "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}",
-           "--Voila.port_retries=0", f"--Voila.connection_dir_root={runtime_dir}", *VOILA_FLAGS]
+           "--Voila.port_retries=0", f"--Voila.connection_dir_root={runtime_dir}"]
     log_path = workdir / "voila.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdin=subprocess.DEVNULL,
