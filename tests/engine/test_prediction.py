@@ -152,3 +152,19 @@ def test_cli_predict_writes_the_volume_and_the_uncertainty_of_a_heteroscedastic_
     # Again without --overwrite: a clear error, exit code 2, the files unchanged.
     assert main(["predict", str(het), "--input", str(folder / "t1_lps.nii.gz"), "--out", str(out)]) == 2
     assert "Not overwriting" in capsys.readouterr().err
+
+
+def test_a_two_input_run_takes_one_input_per_source_on_one_grid(tmp_path, patient):
+    s, folder = patient
+    run = tmp_path / "two"
+    assert main(["train", "unet", "--task", "t1,t2:flair", "--profile", "smoke", "--steps", "5",
+                 "--out", str(run)]) == 0
+    nib.save(nib.Nifti1Image(s.images["t2"], s.affine), tmp_path / "t2_lps.nii.gz")
+    out = tmp_path / "flair.nii.gz"
+    assert main(["predict", str(run), "--input", str(folder / "t1_lps.nii.gz"), "--input2",
+                 str(tmp_path / "t2_lps.nii.gz"), "--out", str(out)]) == 0
+    assert nib.load(out).shape == SHAPE
+    assert set(verify_synthetic(out, task="t1,t2:flair")["inputs"]) == {"t1", "t2"}
+    # A second input on another grid is refused: the output would have no one grid to land on.
+    with pytest.raises(ScanError, match="t2 input .* not on the grid of the t1 input"):
+        predict_scan(run, {"t1": folder / "t1_lps.nii.gz", "t2": folder / "t1_ras.nii.gz"}, progress=False)
