@@ -25,7 +25,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 from pydicom.valuerep import format_number_as_ds as decimal_string  # at most 16 characters, as DS requires
 
-from medsynth_nb.io import SYNTHETIC_TAG, refuse_overwrite
+from medsynth_nb.io import SYNTHETIC_TAG, current_umask, refuse_overwrite
 
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])  # DICOM is LPS: RAS with x and y negated (its own inverse)
 GEOMETRY_TAGS = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")
@@ -255,6 +255,7 @@ def write_series(folder: str | Path, volume: np.ndarray, affine: np.ndarray, *, 
     normal = np.cross(directions[:, 0], directions[:, 1])
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp's 0700 would hide the series from other readers
     width = max(4, len(str(volume.shape[2])))
     names = [f"IM{k + 1:0{width}d}.dcm" for k in range(volume.shape[2])]
     try:

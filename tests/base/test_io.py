@@ -180,3 +180,17 @@ def test_verify_synthetic_checks_the_stamp_the_sidecar_and_the_source(tmp_path):
     (tmp_path / "synthetic_t2.json").unlink()
     with pytest.raises(ValueError, match="no provenance sidecar"):
         io.verify_synthetic(path)
+
+
+def test_written_files_get_the_users_usual_permissions(tmp_path):
+    """Atomic writes go through a private temporary file; the result must not stay private
+    (0600), or a colleague, a PACS import or a web server could not read an export."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = io.save_nifti(tmp_path / "x.nii.gz", np.zeros((4, 4, 4), np.float32), np.eye(4), provenance={"a": 1})
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert path.with_name("x.json").stat().st_mode & 0o777 == 0o644
