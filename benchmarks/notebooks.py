@@ -4,10 +4,12 @@ figures each chapter reports (its ``record(...)`` calls), saved as one run recor
 chapter under ``results/`` (``chapter-NN-<profile>.json``), from which
 ``python -m medsynth_nb.course.results`` writes docs/results.md.
 
-    MEDSYNTH_PROFILE=cpu python benchmarks/notebooks.py [--save DIR] [--no-record] [notebooks/00_*.ipynb ...]
+    MEDSYNTH_PROFILE=cpu python benchmarks/notebooks.py [--save DIR] [--no-record] [--cell-peaks]
+        [notebooks/00_*.ipynb ...]
 
 ``--save DIR`` keeps the executed notebooks (with outputs) in DIR, to look at the figures;
-``--no-record`` writes no run record (e.g. for a quick smoke check).
+``--no-record`` writes no run record (e.g. for a quick smoke check); ``--cell-peaks`` prints the
+kernel's peak memory after every code cell that raised it (where to look for memory to free).
 """
 import argparse
 import sys
@@ -22,14 +24,20 @@ root = Path(__file__).resolve().parents[1] / "notebooks"
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--save", type=Path, help="keep the executed notebooks in this folder")
 parser.add_argument("--no-record", action="store_true", help="write no run record under results/")
+parser.add_argument("--cell-peaks", action="store_true", help="print the peak memory after each cell that raised it")
 parser.add_argument("notebooks", nargs="*", type=Path)
 args = parser.parse_args()
 paths = args.notebooks or sorted(root.glob("*.ipynb"))
 profile = get_profile().name  # what the kernels will choose: same environment, same machine
 
 for path in paths:
-    run = run_chapter(root / path.name)
+    run = run_chapter(root / path.name, cell_peaks=args.cell_peaks)
     print(f"{path.name}: {run.seconds:.0f} s, kernel peak RSS {run.peak_mb} MB (profile {profile})", flush=True)
+    previous = 0
+    for index, line, peak in run.cell_peaks:
+        if peak > previous:
+            print(f"  cell {index:>2}: peak {peak:>5} MB (+{peak - previous:>4})  {line}", flush=True)
+        previous = peak
     if not args.no_record:
         saved = chapter_record(path.name, run, profile).save()
         print(f"  record: {saved} ({len(run.figures)} figures from the chapter)", flush=True)

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
 
@@ -67,19 +67,37 @@ class ChapterRun:
     seconds: float
     peak_mb: int                     # the kernel's peak resident memory
     figures: dict                    # what the chapter's record(...) calls kept: {name: {"value", "note"}}
+    cell_peaks: list = field(default_factory=list)  # (cell index, its first line, peak MB so far) per code cell
 
 
-def run_chapter(path: str | Path, timeout: int = 1800) -> ChapterRun:
+PEAK_CELL = "import resource; print('PEAK_RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
+
+
+def _peak(cell) -> int:
+    return int(cell.outputs[0]["text"].split()[-1])
+
+
+def run_chapter(path: str | Path, timeout: int = 1800, cell_peaks: bool = False) -> ChapterRun:
     """Execute the chapter at ``path`` in a fresh scratch copy of its folder (so a run
     never writes beside the tracked notebooks, and no run sees another's files) and
-    collect its wall time, the kernel's peak memory and its recorded figures."""
+    collect its wall time, the kernel's peak memory and its recorded figures. With
+    ``cell_peaks`` the peak is also read after every code cell: where a chapter's memory
+    rises, cell by cell (the peak only grows, so the rise of a cell is what it added)."""
     path = Path(path)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp) / path.parent.name
         shutil.copytree(path.parent, workdir)
         nb = nbformat.read(workdir / path.name, as_version=4)
-        nb.cells.append(nbformat.v4.new_code_cell(
-            "import resource; print('PEAK_RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"))
+        traced = []
+        if cell_peaks:
+            cells = []
+            for index, cell in enumerate(nb.cells):
+                cells.append(cell)
+                if cell.cell_type == "code":
+                    cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
+                    traced.append((index, cell.source.strip().splitlines()[0][:70] if cell.source.strip() else ""))
+            nb.cells = cells
+        nb.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
         figures_file = Path(tmp) / "figures.json"
         before = os.environ.get(RECORD_ENV)
         os.environ[RECORD_ENV] = str(figures_file)  # the kernel inherits it; record() appends there
@@ -91,8 +109,9 @@ def run_chapter(path: str | Path, timeout: int = 1800) -> ChapterRun:
             else:
                 os.environ[RECORD_ENV] = before
         figures = json.loads(figures_file.read_text()) if figures_file.exists() else {}
-    peak = int(nb.cells[-1].outputs[0]["text"].split()[-1])
-    return ChapterRun(nb, seconds, peak, figures)
+    probes = [c for c in nb.cells if c.cell_type == "code" and c.source == PEAK_CELL]
+    peaks = [(index, line, _peak(probe)) for (index, line), probe in zip(traced, probes)]
+    return ChapterRun(nb, seconds, _peak(probes[-1]), figures, peaks)
 
 
 def chapter_record(name: str, run: ChapterRun, profile: str) -> RunRecord:

@@ -11,13 +11,13 @@ from medsynth_nb.data.slices import SliceSet, SynthesisData
 from medsynth_nb.orientation import display_slices
 
 
-def _stack_subject(subject: phantom.Subject) -> dict:
-    """Subject slab -> per-slice arrays in display orientation (anterior up)."""
+def _stack_subject(subject: phantom.Subject, modalities) -> dict:
+    """Subject slab -> per-slice arrays of ``modalities`` in display orientation (anterior up)."""
     slices = display_slices
     head = subject.head_mask
     return {
-        "images": {m: slices(normalize(v, m, head)) for m, v in subject.images.items()},
-        "clean": {m: slices(normalize(v, m, head)) for m, v in subject.clean.items()},
+        "images": {m: slices(normalize(subject.images[m], m, head)) for m in modalities},
+        "clean": {m: slices(normalize(subject.clean[m], m, head)) for m in modalities},
         "tissue": slices(subject.tissue), "tumor": slices(subject.tumor),
     }
 
@@ -59,30 +59,36 @@ def split_by_subject(n_subjects: int, split: tuple[float, float, float], rng: np
 def load_phantom(n_subjects: int = 40, image_size: int = 96, slices_per_subject: int = 8, *,
                  seed: int = 0, tumor_prob: float = 0.5, site: str = "A", visit: int = 0,
                  split: tuple[float, float, float] = (0.6, 0.2, 0.2), progress: bool = True,
-                 slice_gap_mm: float = 5.0) -> SynthesisData:
+                 slice_gap_mm: float = 5.0, modalities: tuple[str, ...] | None = None) -> SynthesisData:
     """Render ``n_subjects`` phantom subjects (``phantom_slabs``) and split them by subject.
+    ``modalities``: keep only these images (default: all seven); every subject is rendered
+    the same either way, so the kept images are identical, and a chapter that needs two
+    contrasts holds two sevenths of the memory.
     ``visit``: another session of the same subjects (new noise); the same subjects scanned on
     another site in another session (``SynthesisData.with_site``) share no noise with these.
     Each set holds its subjects one after another, every subject's slices in slab order
     (inferior to superior): ``data.volumes`` reads volumes back from that order."""
     check_split(n_subjects, split)
+    kept = tuple(modalities or physics.MODALITIES)
+    unknown = [m for m in kept if m not in physics.MODALITIES]
+    if unknown:
+        raise ValueError(f"modalities {unknown}: the phantom renders {', '.join(physics.MODALITIES)}.")
     rng = np.random.default_rng(seed)
     parts = []
     for subject in phantom_slabs(n_subjects, image_size, slices_per_subject, rng, tumor_prob=tumor_prob,
                                  site=site, visit=visit, progress=progress, slice_gap_mm=slice_gap_mm):
-        part = _stack_subject(subject)
+        part = _stack_subject(subject, kept)
         part["subject_ids"] = np.array([subject.subject_id] * slices_per_subject)
         parts.append(part)
 
     def concat(index) -> SliceSet:
         chosen = [parts[i] for i in index]
         cat = lambda key, m=None: np.concatenate([p[key][m] if m else p[key] for p in chosen])  # noqa: E731
-        return SliceSet({m: cat("images", m) for m in physics.MODALITIES},
-                        {m: cat("clean", m) for m in physics.MODALITIES},
+        return SliceSet({m: cat("images", m) for m in kept}, {m: cat("clean", m) for m in kept},
                         cat("tissue"), cat("tumor"), cat("subject_ids"))
 
     info = {"name": "phantom", "seed": seed, "site": site, "visit": visit, "image_size": image_size,
             "n_subjects": n_subjects, "slices_per_subject": slices_per_subject, "slice_gap_mm": slice_gap_mm,
-            "tumor_prob": tumor_prob,
+            "tumor_prob": tumor_prob, "modalities": list(kept),
             "normalization": f"MR/PET: / p{MR_PERCENTILE} in head, clip [0,1]; CT: {CT_WINDOW_HU} HU -> [0,1]"}
     return SynthesisData(*(concat(index) for index in split_by_subject(n_subjects, split, rng)), info)

@@ -42,6 +42,20 @@ def test_same_seed_same_dataset(tiny_data):
             assert np.array_equal(a.images[m], s.images[m]), f"{name} {m}"
 
 
+def test_keeping_some_modalities_keeps_the_same_images(tiny_data):
+    """A chapter that needs two contrasts keeps two (less memory), and gets exactly the images
+    a full load gives: the subjects are rendered the same way either way."""
+    some = load_dataset("phantom", progress=False, modalities=("t2", "t1"), **_sizes(tiny_data))
+    assert list(some.train.images) == ["t2", "t1"] and list(some.test.clean) == ["t2", "t1"]
+    for name, s in _splits(tiny_data).items():
+        for m in ("t1", "t2"):
+            assert np.array_equal(_splits(some)[name].images[m], s.images[m]), f"{name} {m}"
+            assert np.array_equal(_splits(some)[name].clean[m], s.clean[m]), f"{name} {m}"
+        assert np.array_equal(_splits(some)[name].tumor, s.tumor)
+    with pytest.raises(ValueError, match="dwi"):
+        load_dataset("phantom", progress=False, modalities=("t1", "dwi"), **_sizes(tiny_data))
+
+
 @pytest.mark.parametrize("text, sources, target", [
     ("t1,flair:t2", ("t1", "flair"), "t2"),
     ("t1:t2", ("t1",), "t2"),
