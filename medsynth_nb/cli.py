@@ -9,6 +9,7 @@
   medsynth sample runs/diff --n-samples 8 --out samples/          # samples, mean and uncertainty as NIfTI
   medsynth leaderboard --task t1:t2 --out runs/board               # every synthesis model, one scorecard
   medsynth profiles                                               # what each profile sets
+  torchrun --nproc_per_node=2 -m medsynth_nb train unet --task t1:t2 --out runs/ddp  # data parallel, N processes
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def _phantom(args) -> int:
 
 def _train(args) -> int:
     from medsynth_nb.data.loaders import load_dataset
-    from medsynth_nb.engine import TrainConfig, train
+    from medsynth_nb.engine import TrainConfig, distributed, train
     from medsynth_nb.metrics import evaluate_imputation, evaluate_model, summarize
     from medsynth_nb.models import IntensityLookup, build_model
     from medsynth_nb.profiles import get_profile, seed_everything
@@ -50,18 +51,24 @@ def _train(args) -> int:
 
     task = parse_task(args.task)
     profile = get_profile(args.profile)
-    print(profile.describe(args.seed), f"task={task}", sep="  ")
+    processes = distributed.init_from_env(profile.device)  # under torchrun: one of several processes
+    if processes.is_main:
+        print(profile.describe(args.seed), f"task={task}", processes.describe(), sep="  ")
     seed_everything(args.seed)
     data = (load_dataset("folder", profile=profile, path=args.data, seed=args.seed, register=args.register,
-                         modalities=[*task.sources, task.target])
-            if args.data else load_dataset("phantom", profile=profile, seed=args.seed))
+                         modalities=[*task.sources, task.target], progress=processes.is_main)
+            if args.data else load_dataset("phantom", profile=profile, seed=args.seed, progress=processes.is_main))
     if args.unified and args.model != "resvit":
         raise ValueError(f"--unified is the any-to-any ResViT; it does not apply to {args.model}.")
     model = build_model(args.model, task, profile, **({"unified": True} if args.unified else {}))
     training_data = data.unpaired(args.seed) if getattr(model, "unpaired", False) else data
     overrides = {k: v for k, v in {"steps": args.steps, "seconds": args.seconds}.items() if v is not None}
-    config = TrainConfig.from_profile(profile, seed=args.seed, **overrides)
-    history = train(model, training_data, task, config, out_dir=args.out, resume=args.resume)
+    config = TrainConfig.from_profile(profile, seed=args.seed, device=processes.device(profile.device), **overrides)
+    history = train(model, training_data, task, config, out_dir=args.out, resume=args.resume,
+                    progress=processes.is_main)
+    if not processes.is_main:  # rank 0 evaluates and writes; the others are done
+        distributed.finish()
+        return 0
     baseline = IntensityLookup().fit(data.train, task)
     report = {}
     for against in ("acquired", "clean"):
@@ -76,6 +83,7 @@ def _train(args) -> int:
         print(imputation.pivot_table(index="inputs", columns="target", values="psnr").round(2).to_string())
     result = {"model": args.model, "task": str(task), "profile": profile.name, "seed": args.seed,
               "steps": history.step, "elapsed_s": round(history.elapsed_s, 1), "stopped_by": history.stopped_by,
+              "processes": processes.world_size,
               "test_subjects": data.test.subjects, "dataset": training_data.info, **report}
     out = Path(args.out) / "metrics.json"
     out.write_text(json.dumps(result, indent=2))
@@ -83,7 +91,8 @@ def _train(args) -> int:
     for method, row in rows.items():
         extra = f"  MAE {row['mae_hu']:.1f} HU" if "mae_hu" in row else ""
         print(f"{method:>16}: PSNR {row['psnr']:.2f} dB  SSIM {row['ssim']:.3f}  MAE {row['mae']:.4f}{extra}")
-    print(f"Wrote {out} and the checkpoint in {args.out}")
+    print(f"Wrote {out} and the checkpoint in {args.out} ({processes.describe()})")
+    distributed.finish()
     return 0
 
 

@@ -12,10 +12,14 @@ image-to-image translations (chapter 06's lesion renderer and segmenter) train w
 ``validation_scores(val_slices, device)``.
 
 Runs are sized in *steps*, so that the same seed and profile give the same model on any
-machine with the same number of torch threads: a student's run prints the course's numbers. A chapter names its budget per
-profile (``TrainConfig.from_profile(profile, steps={"smoke": 40, "cpu": 700, "gpu": 3000})``).
+machine with the same number of torch threads: a student's run prints the course's numbers.
+A chapter names its budget per profile
+(``TrainConfig.from_profile(profile, steps={"smoke": 40, "cpu": 700, "gpu": 3000})``).
 The time cap (``seconds``, the profile's ``train_seconds`` unless given) is only a guard
 for a machine much slower than the course's; when it stops a run, the run says so.
+
+``amp=True`` (the gpu profile's) runs each training step under autocast: float16 with loss
+scaling on CUDA, bfloat16 without on the CPU (``_mixed_precision``). Validation stays float32.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from medsynth_nb.data.slices import SynthesisData
-from medsynth_nb.engine import checkpoints
+from medsynth_nb.engine import checkpoints, distributed
 from medsynth_nb.metrics import evaluate_model
 from medsynth_nb.models.base import parameter_count
 from medsynth_nb.tasks import parse_task
@@ -86,14 +90,28 @@ class History:
         return asdict(self)
 
 
-def _updater(optimizers: dict, scalers: dict) -> Callable[[torch.Tensor, str], None]:
+def _updater(optimizers: dict, scalers: dict, processes: distributed.Context) -> Callable[[torch.Tensor, str], None]:
     def update(loss: torch.Tensor, name: str) -> None:
         opt, scaler = optimizers[name], scalers[name]
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        processes.average_gradients(opt)  # several processes (torchrun): one update for the global batch
         scaler.step(opt)
         scaler.update()
     return update
+
+
+def _mixed_precision(config: TrainConfig, device: torch.device) -> tuple[bool, torch.dtype | None, bool]:
+    """(autocast on, its dtype, gradient scaling on) of a training step. ``config.amp`` on CUDA:
+    float16 with a GradScaler, whose loss scaling keeps small gradients from flushing to zero in
+    float16's narrow exponent range. On the CPU: bfloat16 and no scaler, since bfloat16 has
+    float32's exponent range (8 bits) and no gradient underflows that float32 would keep; it
+    trades mantissa bits instead. Other devices, or ``amp`` off: float32, autocast off (dtype None)."""
+    if config.amp and device.type == "cuda":
+        return True, torch.float16, True
+    if config.amp and device.type == "cpu":
+        return True, torch.bfloat16, False
+    return False, None, False
 
 
 def validate(model, data: SynthesisData, task, max_slices: int, device: str) -> dict[str, float]:
@@ -116,10 +134,12 @@ def train(model, data: SynthesisData, task, config: TrainConfig, *, out_dir: str
     """
     task = parse_task(task) if task is not None else None
     device = torch.device(config.device)
+    processes = distributed.context()  # one process, or one of several under torchrun (engine.distributed)
+    progress = progress and processes.is_main
     model.to(device)
     optimizers = model.make_optimizers()
-    use_amp = config.amp and device.type == "cuda"
-    scalers = {name: torch.amp.GradScaler(device.type, enabled=use_amp) for name in optimizers}
+    use_amp, amp_dtype, use_scaler = _mixed_precision(config, device)
+    scalers = {name: torch.amp.GradScaler(device.type, enabled=use_scaler) for name in optimizers}
     data_gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)  # weight-independent draws (dropout) start from the seed too
     history = History(task=str(task or ""), budget_steps=config.steps)
@@ -137,19 +157,22 @@ def train(model, data: SynthesisData, task, config: TrainConfig, *, out_dir: str
         rng = checkpoints.rng_states(saved)
         data_gen.set_state(rng["data"])
         torch.set_rng_state(rng["torch"])
+    processes.broadcast_weights(model)  # every process starts from rank 0's weights
 
     def save():
-        if ckpt is not None:
+        if ckpt is not None and processes.is_main:
             checkpoints.save_checkpoint(ckpt, model, optimizers, {"history": history.to_json()},
                                         {"data": data_gen.get_state(), "torch": torch.get_rng_state()})
 
     def run_validation():
+        if not processes.is_main:
+            return
         metrics = validate(model, data, task, config.max_eval_slices, config.device)
         history.val.append({"step": history.step, **{k: float(v) for k, v in metrics.items()}})
         if on_update is not None:
             on_update(history)
 
-    update = _updater(optimizers, scalers)
+    update = _updater(optimizers, scalers, processes)
     checkpoint_every = config.checkpoint_every or config.eval_every
     bar = tqdm(total=config.steps, initial=history.step, desc=f"train {model.config.get('model', '')} {task or ''}",
                disable=not progress)
@@ -158,14 +181,16 @@ def train(model, data: SynthesisData, task, config: TrainConfig, *, out_dir: str
         if history.step >= config.steps:
             history.stopped_by = "steps"
             break
-        if config.seconds is not None and history.elapsed_s >= config.seconds:
+        # Rank 0's clock decides for all: processes that stopped apart would wait for each other.
+        if config.seconds is not None and processes.from_main(history.elapsed_s >= config.seconds):
             history.stopped_by = "time"
             break
-        batch = {k: v.to(device) for k, v in data.train.sample_batch(task, config.batch_size, data_gen).items()}
+        batch = processes.shard(data.train.sample_batch(task, config.batch_size, data_gen))
+        batch = {k: v.to(device) for k, v in batch.items()}
         model.train()
-        with torch.autocast(device.type, enabled=use_amp):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
             losses = model.train_step(batch, update)
-        values = {k: float(v.detach()) for k, v in losses.items()}
+        values = processes.mean({k: float(v.detach()) for k, v in losses.items()})
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if bad:
             bar.close()
@@ -186,7 +211,7 @@ def train(model, data: SynthesisData, task, config: TrainConfig, *, out_dir: str
         if history.step % checkpoint_every == 0:
             save()
     bar.close()
-    if history.stopped_by == "time":
+    if history.stopped_by == "time" and processes.is_main:
         print(f"Stopped by the time cap ({config.seconds:.0f} s) at step {history.step} of {config.steps}: "
               "this machine is slower than the course's, so results will differ from the reference run.")
     if not history.val or history.val[-1]["step"] != history.step:
