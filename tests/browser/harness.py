@@ -125,17 +125,60 @@ def _free_port() -> int:
 
 
 @dataclass
-class LabServer:
+class Server:
+    """A throw-away Jupyter server (JupyterLab or Voila) on 127.0.0.1, in its own process group."""
+
     proc: subprocess.Popen
     port: int
-    token: str
-    root_dir: Path  # temporary copy of notebooks/: tests may write notebooks here
-    runtime_dir: Path
+    root_dir: Path  # temporary copy of the served folder: tests may write there
+    runtime_dir: Path  # kernels' connection files: their command lines name it
     log_path: Path
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+    def kill(self) -> None:
+        _kill_group(self.proc.pid)
+        # Kernels run in sessions of their own (jupyter_client uses start_new_session), so
+        # the group kill above misses them: find leftovers by our private runtime dir,
+        # which appears in their command line (-f <runtime_dir>/kernel-*.json).
+        for pid in _pids_with_arg_containing(str(self.runtime_dir)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def wait_until_answering(self, probe, name: str, timeout_s: float) -> None:
+        """Until ``probe()`` stops raising OSError; a clear error with the log when the server
+        exits or stays silent."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                probe()
+                return
+            except (OSError, urllib.error.URLError):
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"{name} did not answer within {timeout_s}s:\n{self.log_tail()}")
+            time.sleep(0.25)
+
+    def stop(self) -> None:
+        self.kill()
+
+
+@dataclass
+class LabServer(Server):
+    token: str = ""
 
     def notebook_url(self, name: str) -> str:
         # ?reset: start from an empty layout, not the one the previous test left behind.
@@ -150,12 +193,6 @@ class LabServer:
         with opener.open(req, timeout=timeout) as resp:
             body = resp.read()
         return json.loads(body) if body else None
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no server log)"
 
     def shutdown_kernels(self) -> None:
         """Stop every kernel (tests run heavy notebooks; free the memory between tests)."""
@@ -177,15 +214,7 @@ class LabServer:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 pass
-        _kill_group(self.proc.pid)
-        # Kernels run in sessions of their own (jupyter_client uses start_new_session), so
-        # the group kill above misses them: find leftovers by our private runtime dir,
-        # which appears in their command line (-f <runtime_dir>/kernel-*.json).
-        for pid in _pids_with_arg_containing(str(self.runtime_dir)):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        self.kill()
 
 
 def _kill_group(pgid: int) -> None:
@@ -208,6 +237,30 @@ def _pids_with_arg_containing(text: str) -> list[int]:
     return [p for p in pids if p != os.getpid()]
 
 
+def _server_env(workdir: Path) -> tuple[dict, Path, Path]:
+    """The environment of a test server and its kernels, and its config and runtime folders:
+    private Jupyter folders under ``workdir``, the smoke profile, this interpreter and this
+    working tree's package."""
+    config_dir, data_dir, runtime_dir = (workdir / d for d in ("jupyter_config", "jupyter_data", "runtime"))
+    for d in (config_dir, data_dir, runtime_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.pop("MPLBACKEND", None)  # let ipykernel pick its inline backend
+    env.update(
+        MEDSYNTH_PROFILE="smoke",  # the notebooks read it: tiny data, short training
+        JUPYTER_CONFIG_DIR=str(config_dir),  # ignore ~/.jupyter
+        JUPYTER_DATA_DIR=str(data_dir),  # the widgets' lab extensions still come from sys.prefix/share/jupyter
+        JUPYTER_RUNTIME_DIR=str(runtime_dir),
+        IPYTHONDIR=str(workdir / "ipython"),
+        # The kernel's cwd is the temp copy: make the working tree's package importable
+        # even when it is not pip-installed.
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+        # Kernelspec "python3" runs plain `python`: make it this interpreter's.
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+    )
+    return env, config_dir, runtime_dir
+
+
 def start_lab(workdir: Path, notebooks_src: Path | None = NOTEBOOKS_DIR, timeout_s: float = 90) -> LabServer:
     """Start `python -m jupyter lab` on a free 127.0.0.1 port over a COPY of notebooks_src.
 
@@ -219,30 +272,15 @@ def start_lab(workdir: Path, notebooks_src: Path | None = NOTEBOOKS_DIR, timeout
         shutil.copytree(notebooks_src, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     else:
         root.mkdir(parents=True)
-    config_dir, data_dir, runtime_dir = (workdir / d for d in ("jupyter_config", "jupyter_data", "runtime"))
+    env, config_dir, runtime_dir = _server_env(workdir)
     settings_dir, workspaces_dir = config_dir / "lab" / "user-settings", config_dir / "lab" / "workspaces"
-    for d in (config_dir, data_dir, runtime_dir, settings_dir, workspaces_dir):
+    for d in (settings_dir, workspaces_dir):
         d.mkdir(parents=True, exist_ok=True)
     (config_dir / "jupyter_lab_config.json").write_text(json.dumps(LAB_CONFIG))
     for plugin, values in LAB_SETTINGS.items():
         path = settings_dir / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
-
-    env = dict(os.environ)
-    env.pop("MPLBACKEND", None)  # let ipykernel pick its inline backend
-    env.update(
-        MEDSYNTH_PROFILE="smoke",  # the notebooks read it: tiny data, short training
-        JUPYTER_CONFIG_DIR=str(config_dir),  # ignore ~/.jupyter
-        JUPYTER_DATA_DIR=str(data_dir),
-        JUPYTER_RUNTIME_DIR=str(runtime_dir),
-        IPYTHONDIR=str(workdir / "ipython"),
-        # The kernel's cwd is the temp copy: make the working tree's package importable
-        # even when it is not pip-installed.
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-        # Kernelspec "python3" runs plain `python`: make it this interpreter's.
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
-    )
     port, token = _free_port(), secrets.token_hex(16)
     cmd = [
         sys.executable, "-m", "jupyter", "lab",
@@ -258,21 +296,9 @@ def start_lab(workdir: Path, notebooks_src: Path | None = NOTEBOOKS_DIR, timeout
         # start_new_session: own process group, so stop() can kill the whole tree.
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    lab = LabServer(proc, port, token, root, runtime_dir, log_path)
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with {proc.returncode}:\n{lab.log_tail()}")
-        try:
-            lab.api("GET", "/api/status", timeout=2)
-            return lab
-        except (OSError, urllib.error.URLError):
-            pass
-        if time.monotonic() > deadline:
-            lab.stop()
-            raise TimeoutError(f"JupyterLab did not answer within {timeout_s}s:\n{lab.log_tail()}")
-        time.sleep(0.25)
+    lab = LabServer(proc, port, root, runtime_dir, log_path, token=token)
+    lab.wait_until_answering(lambda: lab.api("GET", "/api/status", timeout=2), "JupyterLab", timeout_s)
+    return lab
 
 
 # --------------------------------------------------------------------------- Voila server (the apps)
@@ -280,33 +306,9 @@ APPS_DIR = REPO_ROOT / "apps"
 
 
 @dataclass
-class VoilaServer:
-    proc: subprocess.Popen
-    port: int
-    root_dir: Path  # temporary copy of apps/
-    runtime_dir: Path  # kernels' connection files: their command lines name it
-    log_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
+class VoilaServer(Server):
     def app_url(self, name: str) -> str:
         return f"{self.base_url}/voila/render/{quote(name)}"
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no server log)"
-
-    def stop(self) -> None:
-        _kill_group(self.proc.pid)  # SIGTERM first: Voila then shuts its kernels down itself
-        for pid in _pids_with_arg_containing(str(self.runtime_dir)):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def start_voila(workdir: Path, apps_src: Path = APPS_DIR, timeout_s: float = 60) -> VoilaServer:
@@ -315,20 +317,7 @@ def start_voila(workdir: Path, apps_src: Path = APPS_DIR, timeout_s: float = 60)
     Voila runs in the copy, so it reads the apps' own settings there (apps/voila.json), as `make app`."""
     root = workdir / "apps"
     shutil.copytree(apps_src, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    config_dir, data_dir, runtime_dir = (workdir / d for d in ("jupyter_config", "jupyter_data", "runtime"))
-    for d in (config_dir, data_dir, runtime_dir):
-        d.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env.pop("MPLBACKEND", None)
-    env.update(
-        MEDSYNTH_PROFILE="smoke",
-        JUPYTER_CONFIG_DIR=str(config_dir),
-        JUPYTER_DATA_DIR=str(data_dir),  # the widgets' lab extensions still come from sys.prefix/share/jupyter
-        JUPYTER_RUNTIME_DIR=str(runtime_dir),
-        IPYTHONDIR=str(workdir / "ipython"),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
-    )
+    env, _, runtime_dir = _server_env(workdir)
     port = _free_port()
     cmd = [sys.executable, "-m", "voila", str(root), "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}",
            "--Voila.port_retries=0", f"--Voila.connection_dir_root={runtime_dir}"]
@@ -338,19 +327,13 @@ def start_voila(workdir: Path, apps_src: Path = APPS_DIR, timeout_s: float = 60)
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     server = VoilaServer(proc, port, root, runtime_dir, log_path)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"Voila exited with {proc.returncode}:\n{server.log_tail()}")
-        try:
-            with opener.open(server.base_url + "/", timeout=2):
-                return server
-        except (OSError, urllib.error.URLError):
+
+    def probe():
+        with opener.open(server.base_url + "/", timeout=2):
             pass
-        if time.monotonic() > deadline:
-            server.stop()
-            raise TimeoutError(f"Voila did not answer within {timeout_s}s:\n{server.log_tail()}")
-        time.sleep(0.25)
+
+    server.wait_until_answering(probe, "Voila", timeout_s)  # Voila's stop (SIGTERM) shuts its kernels down
+    return server
 
 
 # --------------------------------------------------------------------------- browser
