@@ -95,8 +95,9 @@ def measure(model_name: str, name: str) -> dict:
                        profile.batch_size, profile.device)
     peak = machine_peak_gflops(profile.device)
     achieved = flops * STEPS / seconds / 1e9
-    return {"model": model_name, "profile": name, "device": profile.device, "image": profile.image_size, "batch": profile.batch_size,
-            "steps_per_s": round(STEPS / seconds, 2), "gflop_per_step": round(flops / 1e9, 2),
+    return {"model": model_name, "profile": name, "device": profile.device, "image": profile.image_size,
+            "batch": profile.batch_size, "steps_per_s": round(STEPS / seconds, 2),
+            "gflop_per_step": round(flops / 1e9, 2),
             "gflop_per_s": round(achieved, 1), "peak_gflop_per_s": round(peak, 1),
             "fraction_of_peak": round(achieved / peak, 3), "peak_rss_mb": peak_rss_mb,
             "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20) if profile.device == "cuda" else None,
