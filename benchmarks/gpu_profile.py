@@ -20,18 +20,13 @@ A chapter that fails is reported and the others still run; the exit status is th
 """
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1] / "notebooks"
 TARGET_S = 300  # a chapter's wall-time target on a GPU
-# Appended to every chapter: the kernel's peak GPU memory since it started (-1 without CUDA).
-GPU_PEAK_CELL = ("import torch; print('PEAK_GPU_MB', torch.cuda.max_memory_allocated() // 2**20 "
-                 "if torch.cuda.is_available() else -1)")
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--save", type=Path, help="keep the executed notebooks in this folder")
@@ -39,22 +34,6 @@ parser.add_argument("--no-record", action="store_true", help="write no run recor
 parser.add_argument("--allow-cpu", action="store_true",
                     help="without CUDA, run the one chapter named at the gpu profile's sizes on the CPU (dry check)")
 parser.add_argument("notebooks", nargs="*", type=Path, help="chapters to run (default: all of notebooks/)")
-
-
-def run_with_gpu_peak(path: Path):
-    """``run_chapter`` on a copy of the chapter with ``GPU_PEAK_CELL`` appended: (run, GPU peak MB or None)."""
-    from medsynth_nb.course.notebook_runner import run_chapter
-
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / path.parent.name
-        shutil.copytree(path.parent, folder)  # the whole folder: chapters may read files beside them
-        nb = nbformat.read(folder / path.name, as_version=4)
-        nb.cells.append(nbformat.v4.new_code_cell(GPU_PEAK_CELL))
-        nbformat.write(nb, folder / path.name)
-        run = run_chapter(folder / path.name)
-    probe = next(c for c in run.notebook.cells if c.cell_type == "code" and c.source == GPU_PEAK_CELL)
-    peak = int(probe.outputs[0]["text"].split()[-1])
-    return run, (peak if peak >= 0 else None)
 
 
 def main(argv=None) -> int:
@@ -82,7 +61,7 @@ def main(argv=None) -> int:
     if os.environ.get("MEDSYNTH_PROFILE", "gpu").strip().lower() != "gpu":
         print(f"MEDSYNTH_PROFILE={os.environ['MEDSYNTH_PROFILE']} is replaced by gpu for this run.")
     os.environ["MEDSYNTH_PROFILE"] = "gpu"  # the kernels inherit it
-    from medsynth_nb.course.notebook_runner import chapter_record
+    from medsynth_nb.course.notebook_runner import chapter_record, run_chapter
     from medsynth_nb.profiles import get_profile
 
     profile = get_profile()  # what the kernels will choose: same environment, same machine
@@ -92,19 +71,18 @@ def main(argv=None) -> int:
     rows, failed = [], []
     for path in paths:
         try:
-            run, gpu_mb = run_with_gpu_peak(path)
+            run = run_chapter(path)
         except Exception as error:  # one broken chapter must not hide the others' numbers
             failed.append(path.name)
             print(f"{path.name}: FAILED: {type(error).__name__}: {str(error).strip()[-1500:]}", flush=True)
             continue
         late = f" (over the {TARGET_S} s target)" if cuda and run.seconds > TARGET_S else ""
-        gpu = f", peak GPU memory {gpu_mb} MB" if gpu_mb is not None else ""
+        gpu = f", peak GPU memory {run.gpu_peak_mb} MB" if run.gpu_peak_mb is not None else ""
         print(f"{path.name}: {run.seconds:.0f} s{late}, kernel peak RSS {run.peak_mb} MB{gpu}", flush=True)
-        rows.append((path.name, run.seconds, run.peak_mb, gpu_mb))
-        if record:
+        rows.append((path.name, run.seconds, run.peak_mb, run.gpu_peak_mb))
+        if record:  # chapter_record adds the GPU peak the run measured
             chapter = chapter_record(path.name, run, profile.name)
             chapter.command = f"python benchmarks/gpu_profile.py notebooks/{path.name}"
-            chapter.add("GPU peak memory (MB)", gpu_mb, note="torch.cuda.max_memory_allocated of the kernel")
             print(f"  record: {chapter.save()} ({len(run.figures)} figures from the chapter)", flush=True)
         if args.save:
             args.save.mkdir(parents=True, exist_ok=True)

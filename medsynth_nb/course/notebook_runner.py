@@ -68,9 +68,13 @@ class ChapterRun:
     peak_mb: int                     # the kernel's peak resident memory
     figures: dict                    # what the chapter's record(...) calls kept: {name: {"value", "note"}}
     cell_peaks: list = field(default_factory=list)  # (cell index, its first line, peak MB so far) per code cell
+    gpu_peak_mb: int | None = None   # the kernel's peak GPU memory (torch.cuda.max_memory_allocated); None without
 
 
 PEAK_CELL = "import resource; print('PEAK_RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
+# Last of all: the peak GPU memory, -1 without CUDA (torch is not imported for it if the chapter did not).
+GPU_PEAK_CELL = ("import sys; torch = sys.modules.get('torch'); print('PEAK_GPU_MB', "
+                 "torch.cuda.max_memory_allocated() // 2**20 if torch and torch.cuda.is_available() else -1)")
 
 
 def _peak(cell) -> int:
@@ -97,7 +101,7 @@ def run_chapter(path: str | Path, timeout: int = 1800, cell_peaks: bool = False)
                     cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
                     traced.append((index, cell.source.strip().splitlines()[0][:70] if cell.source.strip() else ""))
             nb.cells = cells
-        nb.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
+        nb.cells += [nbformat.v4.new_code_cell(PEAK_CELL), nbformat.v4.new_code_cell(GPU_PEAK_CELL)]
         figures_file = Path(tmp) / "figures.json"
         before = os.environ.get(RECORD_ENV)
         os.environ[RECORD_ENV] = str(figures_file)  # the kernel inherits it; record() appends there
@@ -111,7 +115,8 @@ def run_chapter(path: str | Path, timeout: int = 1800, cell_peaks: bool = False)
         figures = json.loads(figures_file.read_text()) if figures_file.exists() else {}
     probes = [c for c in nb.cells if c.cell_type == "code" and c.source == PEAK_CELL]
     peaks = [(index, line, _peak(probe)) for (index, line), probe in zip(traced, probes)]
-    return ChapterRun(nb, seconds, _peak(probes[-1]), figures, peaks)
+    gpu_peak = _peak(nb.cells[-1])
+    return ChapterRun(nb, seconds, _peak(probes[-1]), figures, peaks, gpu_peak if gpu_peak >= 0 else None)
 
 
 def chapter_record(name: str, run: ChapterRun, profile: str) -> RunRecord:
@@ -123,5 +128,7 @@ def chapter_record(name: str, run: ChapterRun, profile: str) -> RunRecord:
                        profile=profile)
     record.add("wall time (s)", round(run.seconds))
     record.add("kernel peak memory (MB)", run.peak_mb)
+    if run.gpu_peak_mb is not None:
+        record.add("GPU peak memory (MB)", run.gpu_peak_mb, note="torch.cuda.max_memory_allocated of the kernel")
     record.figures.update(run.figures)
     return record

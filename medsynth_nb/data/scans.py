@@ -49,6 +49,7 @@ class Scan:
     array: np.ndarray     # float32 [i, j, k]
     affine: np.ndarray    # voxel -> RAS world mm (nibabel convention)
     path: Path
+    dicom: dict | None = None  # a DICOM series' header info (dicom.read_series), e.g. for a derived series
 
     @property
     def spacing(self) -> np.ndarray:
@@ -62,17 +63,16 @@ class Scan:
                f"{'x'.join(f'{s:.2g}' for s in self.spacing)} mm)"
 
 
-def _read(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read(path: Path) -> tuple[np.ndarray, np.ndarray, dict | None]:
     if path.is_dir():
         from medsynth_nb.dicom import read_series  # pydicom only for DICOM folders
 
-        array, affine, _ = read_series(path)
-        return array, affine
+        return read_series(path)
     if not path.exists():
         raise ScanError(f"{path} does not exist. Check the path (working folder: {Path.cwd()}).")
     try:
         image = nib.load(path)
-        return np.asarray(image.dataobj, dtype=np.float32), image.affine
+        return np.asarray(image.dataobj, dtype=np.float32), image.affine, None
     except Exception as err:  # nibabel raises many types for a bad file; all mean the same to a user
         raise ScanError(f"{path} is not a readable NIfTI image ({type(err).__name__}: {err}). The file may be "
                         "truncated or in another format: export it again as .nii.gz, or pass a DICOM series "
@@ -82,7 +82,7 @@ def _read(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def read_scan(path: str | Path) -> Scan:
     """One volume from a NIfTI file or a DICOM series folder, checked (see the module docstring)."""
     path = Path(path)
-    array, affine = _read(path)
+    array, affine, dicom = _read(path)
     array = array.reshape(array.shape[:3] + tuple(n for n in array.shape[3:] if n > 1))  # drop trailing 1s
     if array.ndim > 3:
         raise ScanError(f"{path} is {array.ndim}-D (shape {array.shape}): a time series or several volumes in one "
@@ -101,7 +101,7 @@ def read_scan(path: str | Path) -> Scan:
         raise ScanError(f"{path} is empty: every voxel is {array.flat[0]:g}. Check that the export wrote the image.")
     if not np.isfinite(np.linalg.det(affine[:3, :3])) or abs(np.linalg.det(affine[:3, :3])) < 1e-6:
         raise ScanError(f"{path} has no valid voxel-to-world affine (its voxel sizes are zero). Fix the header.")
-    return Scan(array, np.asarray(affine, dtype=np.float64), path)
+    return Scan(array, np.asarray(affine, dtype=np.float64), path, dicom)
 
 
 def read_labels(path: str | Path, kind: str) -> Scan:
@@ -119,7 +119,7 @@ def read_labels(path: str | Path, kind: str) -> Scan:
 
 def _labels_only(path: Path) -> Scan:
     # A label map may legitimately be all zeros (no tumour): only the geometry checks apply.
-    array, affine = _read(path)
+    array, affine, _ = _read(path)
     if array.ndim != 3 or min(array.shape) < MIN_VOXELS:
         raise ScanError(f"{path}: a label map must be a 3-D volume like its images (shape {array.shape}).")
     if not np.isfinite(array).all():

@@ -32,6 +32,7 @@ from medsynth_nb.data.scans import ScanError, read_scan, to_course_grid
 from medsynth_nb.engine.training import load_trained
 from medsynth_nb.io import refuse_overwrite, save_nifti
 from medsynth_nb.orientation import display_slices, slab_from_display
+from medsynth_nb.profiles import get_profile
 from medsynth_nb.tasks import parse_task
 
 
@@ -62,6 +63,11 @@ def read_run(run: str | Path) -> dict:
     if not report.exists():
         raise FileNotFoundError(f"{report} not found: pass the --out folder of a finished 'medsynth train' run.")
     return json.loads(report.read_text())
+
+
+def run_image_size(report: dict) -> int:
+    """The image size a run was trained at (from its ``metrics.json``): its data's, else its profile's."""
+    return int(report.get("dataset", {}).get("image_size") or get_profile(report["profile"]).image_size)
 
 
 def _predict_slices(model, source: torch.Tensor, batch_size: int, uncertainty: bool, n_samples: int, seed: int,
@@ -103,9 +109,9 @@ def predict_scan(run: str | Path, inputs, *, uncertainty: bool = False, n_sample
             raise ScanError(f"The {modality} input {scan.describe()} is not on the grid of the {task.sources[0]} "
                             f"input {scans[0].describe()}. Register it to that scan first; the output lands on the "
                             "first input's grid.")
-    image_size = report.get("dataset", {}).get("image_size") or model.config.get("image_size")
+    image_size = run_image_size(report)
     grid, inverse = to_course_grid({m: s.array for m, s in zip(task.sources, scans)}, scans[0].affine,
-                                   image_size=int(image_size))
+                                   image_size=image_size)
     source = torch.from_numpy(np.stack([display_slices(grid[m]) for m in task.sources], 1))
     torch.manual_seed(seed)
     mean, spread = _predict_slices(model, source, batch_size, uncertainty, n_samples, seed, progress)
@@ -118,11 +124,6 @@ def predict_scan(run: str | Path, inputs, *, uncertainty: bool = False, n_sample
         spread_volume = inverse(slab_from_display(spread))
         hu_per_unit = CT_WINDOW_HU[1] - CT_WINDOW_HU[0]  # to_hu is linear: a spread scales by its slope
         spread_volume = np.clip(spread_volume * (hu_per_unit if task.target == "ct" else 1.0), 0, None)
-    dicom_reference = None
-    if paths[0].is_dir():
-        from medsynth_nb.dicom import read_series
-
-        dicom_reference = read_series(paths[0])[2]["reference"]
     provenance = {
         "run": str(Path(run).resolve()), "model": report["model"], "task": str(task), "profile": report["profile"],
         "training_steps": report.get("steps"), "training_seed": report.get("seed"),
@@ -133,7 +134,8 @@ def predict_scan(run: str | Path, inputs, *, uncertainty: bool = False, n_sample
                                                     else "predicted std (sqrt(2) x Laplace scale)"),
         "seed": seed,
     }
-    return Prediction(volume.astype(np.float32), scans[0].affine, spread_volume, provenance, dicom_reference)
+    return Prediction(volume.astype(np.float32), scans[0].affine, spread_volume, provenance,
+                      scans[0].dicom["reference"] if scans[0].dicom else None)
 
 
 def write_prediction(prediction: Prediction, out: str | Path, *, dicom_dir: str | Path | None = None,

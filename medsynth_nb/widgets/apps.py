@@ -16,7 +16,6 @@ status line, never a traceback.
 from __future__ import annotations
 
 import html
-import io
 import json
 import os
 import tempfile
@@ -24,10 +23,10 @@ from pathlib import Path
 
 import ipywidgets as W
 import numpy as np
-from PIL import Image
 
 from medsynth_nb import viz
 from medsynth_nb.data.scans import load_scan_slices
+from medsynth_nb.widgets.common import png_bytes
 from medsynth_nb.widgets.explain import ExplainImage, images_from_slices
 from medsynth_nb.widgets.lesion_painter import LesionPainter
 
@@ -101,12 +100,12 @@ def _uploads(modalities, on_file, status: W.HTML, image_size: int, n_slices: int
 # ----------------------------------------------------------------------- explain this image
 
 def _run_image_size(run: Path, default: int) -> int:
-    """The image size a ``medsynth train`` run folder was trained at (its metrics.json)."""
-    from medsynth_nb.profiles import PROFILES
+    """The image size a ``medsynth train`` run folder was trained at (its metrics.json), else
+    ``default`` (a run trained in a notebook has no metrics.json)."""
+    from medsynth_nb.engine.prediction import run_image_size
 
     report = (run if run.is_dir() else run.parent) / "metrics.json"
-    profile = json.loads(report.read_text()).get("profile") if report.exists() else None
-    return PROFILES[profile].image_size if profile in PROFILES else default
+    return run_image_size(json.loads(report.read_text())) if report.exists() else default
 
 
 def explain_setup(task: str = APP_TASK, run: str | None = None, steps: int | None = None, progress: bool = True):
@@ -204,12 +203,6 @@ def explain_app(methods: dict | None = None, images: dict | None = None, task: s
 
 # ----------------------------------------------------------------------- lesion painter
 
-def _png(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray((255 * np.clip(image, 0, 1)).astype(np.uint8)).save(buffer, format="png")
-    return buffer.getvalue()
-
-
 def lesion_painter_app(seed: int = 11, image_size: int | None = None, *, preset: str | None = PAINTER_PRESET,
                        export_dir: str | Path = "lesion_edits") -> W.VBox:
     """The lesion painter as an app, on one axial slice of phantom subject ``seed`` (chapter
@@ -230,7 +223,7 @@ def lesion_painter_app(seed: int = 11, image_size: int | None = None, *, preset:
     scan.add_class("medsynth-app-scan")
 
     def on_file(modality, name, slices):
-        scan.value = _png(slices[len(slices) // 2])
+        scan.value = png_bytes((255 * np.clip(slices[len(slices) // 2], 0, 1)).astype(np.uint8))
         scan.layout.display = None
         _say(status, f"Your T1w “{html.escape(name)}” is shown on the right, for comparison. The painter paints "
                      "on the course's phantom only: its four contrasts come from the phantom's tissue physics, which "

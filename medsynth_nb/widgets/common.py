@@ -1,13 +1,25 @@
-"""Pieces every widget uses: a figure shown inside an ``Output``, the live training plot,
-and ``PatchGrid`` (an image as a grid of clickable patches)."""
+"""Pieces every widget uses: a figure shown inside an ``Output``, a picture as PNG bytes for
+an ``ipywidgets.Image``, the live training plot, and ``PatchGrid`` (an image as a grid of
+clickable patches)."""
 from __future__ import annotations
+
+import io
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import clear_output, display
+from PIL import Image  # Pillow comes with matplotlib
 
 from medsynth_nb import viz
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """A uint8 grey or RGB picture as PNG bytes (``W.Image.value``). Fast compression over small
+    files: pictures in widgets are redrawn often."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="png", compress_level=1)
+    return buffer.getvalue()
 
 
 def show_figure(out: W.Output, fig) -> None:

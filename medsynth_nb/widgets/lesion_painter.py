@@ -46,6 +46,7 @@ from medsynth_nb.data.tumor import EDEMA, ENHANCING, NECROSIS
 from medsynth_nb.lesions.editor import PRESETS, LabelEditor
 from medsynth_nb.lesions.saved_edit import save_edit
 from medsynth_nb.orientation import axial, slab_from_display
+from medsynth_nb.widgets.common import png_bytes
 
 PENS = {"necrosis": NECROSIS, "edema": EDEMA, "enhancing": ENHANCING, "eraser": 0}
 MOVE_STEP_PX = 2
@@ -103,12 +104,6 @@ def display_affine(subject) -> np.ndarray:
     ny = subject.shape[1]
     to_voxel = np.array([[0, 1, 0, 0], [-1, 0, 0, ny - 1], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=float)
     return np.asarray(subject.affine, dtype=float) @ to_voxel
-
-
-def _png(rgb: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="png", compress_level=1)  # speed over size: it is redrawn often
-    return buffer.getvalue()
 
 
 def _enable_colab_widgets() -> None:
@@ -288,7 +283,7 @@ class LesionPainter(W.VBox):
             draw.line(xy, fill=color, width=2 * r, joint="curve")
         for x, y in (xy[0], xy[-1]):  # round ends, as the brush is a disc
             draw.ellipse([x - r, y - r, x + r, y + r], fill=color)
-        self.label_image.value = _png(np.asarray(image))
+        self.label_image.value = png_bytes(np.asarray(image))
         self._say(f"painting with {len(self._path)} point(s) … release the mouse to apply.")
 
     # ----------------------------------------------------------------------- edits
@@ -332,7 +327,7 @@ class LesionPainter(W.VBox):
         try:
             detail = action()
         except ValueError as err:
-            self.label_image.value = _png(self._label_rgb())  # drop the preview of a refused stroke
+            self.label_image.value = png_bytes(self._label_rgb())  # drop the preview of a refused stroke
             hint = " (here: tick “clip at the brain edge”)" if "clip=True" in str(err) else ""
             self._say(f"Not done: {err}{hint}", error=True)
             return
@@ -358,7 +353,7 @@ class LesionPainter(W.VBox):
             self._say(f"Could not render the contrasts: {err}", error=True)
             raise
         self.render_seconds = time.perf_counter() - start
-        self.label_image.value = _png(self._label_rgb())
+        self.label_image.value = png_bytes(self._label_rgb())
         self.contrasts.value = self._contrasts_png()
         self._update_controls()
         return time.perf_counter() - start
