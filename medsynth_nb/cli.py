@@ -185,6 +185,18 @@ def _profiles(args) -> int:
     return 0
 
 
+def _solutions(args) -> int:
+    from medsynth_nb.course.solutions import NOTEBOOKS, chapter_notebook, with_solutions
+
+    chapters = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) if args.chapter == "all" else [args.chapter]
+    if args.out is not None and len(chapters) > 1:
+        raise ValueError("--out names one notebook; with 'all' the copies go to _build/with_solutions/.")
+    for chapter in chapters:
+        written = with_solutions(chapter_notebook(chapter), args.out, overwrite=args.overwrite)
+        print(f"{written} (with solutions; for instructors)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from medsynth_nb.models import SYNTHESIS_MODELS
 
@@ -262,6 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--out", required=True, type=Path, help="runs go in OUT/<model>/, the table in OUT/leaderboard.md")
     lb.add_argument("--overwrite", action="store_true", help="replace an existing leaderboard.md/.csv in --out")
     lb.set_defaults(func=_leaderboard)
+
+    so = sub.add_parser("solutions", help="instructors: write a chapter with its coding exercises solved "
+                                          "(from notebooks/solutions/); the student notebook is not changed")
+    so.add_argument("chapter", help="a chapter number (e.g. 01), a notebook path, or 'all'")
+    so.add_argument("--out", type=Path, default=None,
+                    help="the notebook to write (default: _build/with_solutions/<chapter>.ipynb)")
+    so.add_argument("--overwrite", action="store_true")
+    so.set_defaults(func=_solutions)
 
     pr = sub.add_parser("profiles", help="list the run profiles")
     pr.set_defaults(func=_profiles)

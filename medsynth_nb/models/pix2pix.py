@@ -30,12 +30,28 @@ from monai.networks.nets import PatchDiscriminator
 from medsynth_nb.models.base import Synthesiser
 from medsynth_nb.models.blocks import course_unet
 
+# Least squares on raw logits: target 1 for "real", 0 for "fake" (LSGAN).
+_LSGAN = PatchAdversarialLoss(criterion="least_squares", no_activation_leastsq=True)
+
 
 def patch_discriminator(in_channels: int, channels: int = 32, layers: int = 3) -> PatchDiscriminator:
     """PatchGAN critic: each output pixel judges one patch of its input (3 layers of
     4 x 4 stride-2 convolutions see a 70 x 70 patch, as in the paper)."""
     return PatchDiscriminator(spatial_dims=2, num_layers_d=layers, channels=channels, in_channels=in_channels,
                               out_channels=1, norm="INSTANCE")
+
+
+def generator_objective(critic_logits: torch.Tensor | None, reconstruction: torch.Tensor, lambda_l1: float,
+                        lambda_adv: float = 1.0) -> dict[str, torch.Tensor]:
+    """pix2pix's generator loss, term by term: ``lambda_l1`` times the ``reconstruction``
+    loss (L1 to the real image) plus ``lambda_adv`` times the LSGAN term
+    mean((D(x, G(x)) - 1)^2), which pushes the critic's patch logits on the fake towards
+    "real" (1). ``critic_logits`` None (the L1-only ablation) leaves the adversarial term out."""
+    losses = {"l1": reconstruction, "g_total": lambda_l1 * reconstruction}
+    if critic_logits is not None:
+        losses["g_adv"] = _LSGAN(critic_logits, target_is_real=True, for_discriminator=False)
+        losses["g_total"] = losses["g_total"] + lambda_adv * losses["g_adv"]
+    return losses
 
 
 class Pix2Pix(Synthesiser):
@@ -47,7 +63,7 @@ class Pix2Pix(Synthesiser):
         self.generator = self.build_generator()
         # Conditional: the critic sees the source next to the (real or synthetic) target.
         self.discriminator = patch_discriminator(in_channels + out_channels, disc_channels)
-        self.adversarial = PatchAdversarialLoss(criterion="least_squares", no_activation_leastsq=True)
+        self.adversarial = _LSGAN
 
     def build_generator(self) -> torch.nn.Module:
         c = self.config
@@ -75,12 +91,10 @@ class Pix2Pix(Synthesiser):
         return F.l1_loss(fake, target)
 
     def generator_loss(self, source, target, fake) -> dict[str, torch.Tensor]:
-        l1 = self.reconstruction_loss(source, target, fake)
-        losses = {"l1": l1, "g_total": self.config["lambda_l1"] * l1}
-        if self.config["lambda_adv"] > 0:  # the L1-only ablation skips the critic entirely
-            losses["g_adv"] = self.adversarial(self.critic(source, fake), target_is_real=True, for_discriminator=False)
-            losses["g_total"] = losses["g_total"] + self.config["lambda_adv"] * losses["g_adv"]
-        return losses
+        # The L1-only ablation skips the critic entirely.
+        logits = self.critic(source, fake) if self.config["lambda_adv"] > 0 else None
+        return generator_objective(logits, self.reconstruction_loss(source, target, fake),
+                                   self.config["lambda_l1"], self.config["lambda_adv"])
 
     def discriminator_loss(self, source, target, fake) -> torch.Tensor:
         real = self.adversarial(self.critic(source, target), target_is_real=True, for_discriminator=True)
