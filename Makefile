@@ -3,6 +3,9 @@
 #   make app   - same set-up, then serve the apps for clinicians (apps/: Explain this image, Lesion painter)
 #                with Voila: pages with the widgets only, no code; MEDSYNTH_RUN=<run folder> explains that model
 #   make test  - same set-up, then the whole test suite (unit tests, every notebook in the smoke profile, browser)
+#   make site  - the course website in _build/html/ (chapters with the outputs of their last run: cpu profile if
+#                benchmarks/notebooks.py saved one, else smoke from make test, else a smoke run now)
+#   make solutions - instructors: every chapter with its coding exercises solved, in _build/with_solutions/
 # TORCH picks the PyTorch build installed when none is present. The pinned 2.13.0 is the CPU
 # wheel on the course's CPU machines; an unpinned "torch" would pull a multi-GB CUDA build there.
 # On a GPU workstation: make lab TORCH="torch --index-url https://download.pytorch.org/whl/cu124"
@@ -21,7 +24,7 @@ ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 # fetching anything but this server (Voila's template links two icon style sheets from a CDN).
 # Voila's own server has no root check and rejects --allow-root, so it takes no ROOT_FLAG.
 
-.PHONY: install lab app test clean-venv
+.PHONY: install lab app test site solutions clean-venv
 
 install: $(STAMP)
 
@@ -46,6 +49,12 @@ app: $(STAMP)
 
 test: $(STAMP)
 	MEDSYNTH_PROFILE=smoke $(PY) -m pytest -ra --durations=15
+
+site: $(STAMP)
+	$(PY) -m medsynth_nb.course.site
+
+solutions: $(STAMP)
+	$(VENV)/bin/medsynth solutions all --overwrite
 
 clean-venv:
 	rm -rf $(VENV)

@@ -7,7 +7,8 @@ chapter under ``results/`` (``chapter-NN-<profile>.json``), from which
     MEDSYNTH_PROFILE=cpu python benchmarks/notebooks.py [--save DIR] [--no-record] [--cell-peaks]
         [notebooks/00_*.ipynb ...]
 
-``--save DIR`` keeps the executed notebooks (with outputs) in DIR, to look at the figures;
+The executed notebooks (with outputs) are kept in ``_build/executed/<profile>/`` (``--save DIR``
+for another folder), where the course website (``make site``) takes its pages' outputs from;
 ``--no-record`` writes no run record (e.g. for a quick smoke check); ``--cell-peaks`` prints the
 kernel's peak memory after every code cell that raised it (where to look for memory to free).
 """
@@ -15,14 +16,14 @@ import argparse
 import sys
 from pathlib import Path
 
-import nbformat
-
 from medsynth_nb.course.notebook_runner import chapter_record, run_chapter
+from medsynth_nb.course.site import EXECUTED, save_executed
 from medsynth_nb.profiles import get_profile
 
 root = Path(__file__).resolve().parents[1] / "notebooks"
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--save", type=Path, help="keep the executed notebooks in this folder")
+parser.add_argument("--save", type=Path, default=EXECUTED,
+                    help="keep the executed notebooks in DIR/<profile>/ (default: _build/executed, for the site)")
 parser.add_argument("--no-record", action="store_true", help="write no run record under results/")
 parser.add_argument("--cell-peaks", action="store_true", help="print the peak memory after each cell that raised it")
 parser.add_argument("notebooks", nargs="*", type=Path)
@@ -41,7 +42,5 @@ for path in paths:
     if not args.no_record:
         saved = chapter_record(path.name, run, profile).save()
         print(f"  record: {saved} ({len(run.figures)} figures from the chapter)", flush=True)
-    if args.save:
-        args.save.mkdir(parents=True, exist_ok=True)
-        nbformat.write(run.notebook, args.save / path.name)
+    print(f"  executed copy: {save_executed(run.notebook, root / path.name, profile, args.save)}", flush=True)
 sys.exit(0)

@@ -1,7 +1,8 @@
 """Every chapter runs top to bottom in the smoke profile, as a student would run it.
 
 Each notebook is executed in a temporary copy of notebooks/ (so runs never modify the
-tracked files) by a fresh kernel with MEDSYNTH_PROFILE=smoke. The time each took is
+tracked files) by a fresh kernel with MEDSYNTH_PROFILE=smoke; the executed copy is kept in
+_build/executed/smoke/ for the course website. The time each took is
 printed; the speed target (smoke <= 120 s per notebook) is checked by
 benchmarks/notebooks.py, not here.
 """
@@ -13,6 +14,7 @@ import nbformat
 import pytest
 
 from medsynth_nb.course.notebook_runner import execute_notebook
+from medsynth_nb.course.site import save_executed
 
 NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
 
@@ -35,6 +37,7 @@ def test_notebook_runs_in_smoke_profile(path, tmp_path, monkeypatch):
     print(f"{path.name}: {seconds:.1f} s")
     printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stdout")
     assert "profile=smoke" in printed, "the notebook must print the profile it runs with"
+    save_executed(nb, path, "smoke")  # the site (make site) shows these outputs unless a cpu run saved its own
 
 
 def _cells(path: Path, kind: str) -> list[str]:
