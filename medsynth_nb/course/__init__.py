@@ -1,4 +1,6 @@
-"""Course tooling: running chapter notebooks headless (``notebook_runner``) and the results
+"""Course tooling: running chapter notebooks headless (``notebook_runner``), the results
 record that chapter runs and benchmarks write, from which ``docs/results.md`` is generated
-(``results``)."""
-__all__ = ["notebook_runner", "results"]
+(``results``), a chapter's conclusions checked on its run (``claims``), the with-solutions
+copy of a chapter (``solutions``), the course website (``site``) and what one student's
+seat on a course hub needs (``seats``)."""
+__all__ = ["claims", "notebook_runner", "results", "seats", "site", "solutions"]
