@@ -119,13 +119,19 @@ class UndersampledMRI:
         return self.adjoint(kspace).real
 
     def data_consistency(self, guess: torch.Tensor, kspace: torch.Tensor) -> torch.Tensor:
-        """A^H y + (I - A^H A) guess: the guess's k-space with every measured line replaced by
-        the measurement. Measured samples come out exactly as measured; unmeasured ones as the
-        guess had them (for a real guess and real-image measurements the result is real)."""
+        """A^H y + (I - A^H A) guess, by this operator's lines (``data_consistency``)."""
         self._check(guess)
-        guess_k = torch.fft.fft2(guess.to(torch.complex64), norm="ortho")
-        mask = self.lines.to(guess.device)
-        return torch.fft.ifft2(torch.where(mask, kspace, guess_k), norm="ortho").real
+        return data_consistency(guess, kspace, self.lines)
+
+
+def data_consistency(guess: torch.Tensor, kspace: torch.Tensor, lines: torch.Tensor) -> torch.Tensor:
+    """A^H y + (I - A^H A) guess: the guess's k-space with every measured line replaced by
+    the measurement ``kspace``. ``lines`` is boolean in fft2's order and broadcasts over the
+    B x C x H x W images: W for one mask, B x 1 x 1 x W for one per image (``UndersampledMRI.lines``).
+    Measured samples come out exactly as measured; unmeasured ones as the guess had them
+    (for a real guess and real-image measurements the result is real)."""
+    guess_k = torch.fft.fft2(guess.to(torch.complex64), norm="ortho")
+    return torch.fft.ifft2(torch.where(lines.to(guess.device), kspace, guess_k), norm="ortho").real
 
 
 class ParallelBeamCT:

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from medsynth_nb.data import physics
+from medsynth_nb.exercises.coding import Case, CodingExercise
 from medsynth_nb.exercises.verdict import check, verdict
+from medsynth_nb.viz.images import MODALITY_TITLES
 
 
 @check
@@ -58,3 +61,56 @@ def check_beats_baseline(model_table, baseline_table, metric: str = "mae_hu") ->
     return verdict(ok, f"Better on all {len(diff)} held-out subjects ({metric}).",
                     f"Better on {wins} of {len(diff)} held-out subjects ({metric}): train longer (a larger "
                     "step budget) or use a wider network, then run the evaluation again.")
+
+
+def _course_mr_signal(t1_ms, t2_ms, pd, tr_ms, te_ms, ti_ms=None):
+    return physics.mr_signal(t1_ms, t2_ms, pd, physics.Sequence(tr_ms=tr_ms, te_ms=te_ms, ti_ms=ti_ms))
+
+
+def _mr_signal_cases() -> list[Case]:
+    rng = np.random.default_rng(0)
+    # Random tissues between fat and beyond CSF, so that some are still inverted at TI = 1500 ms.
+    tissues = {"t1_ms": rng.uniform(300.0, 5000.0, 6), "t2_ms": rng.uniform(50.0, 2000.0, 6),
+               "pd": rng.uniform(0.5, 1.0, 6)}
+    t1, t2 = np.array([370.0, 830.0, 1330.0, 4300.0]), np.array([130.0, 80.0, 110.0, 2000.0])
+    return [
+        Case("pd = 1, TE = 0 and a very long TR (10^6 ms): every tissue fully relaxed, the signal is 1",
+             {"t1_ms": t1, "t2_ms": t2, "pd": np.ones(4), "tr_ms": 1e6, "te_ms": 0.0}, expected=np.ones(4)),
+        Case("inversion recovery of CSF (T1 = 4300 ms) at TI = T1 ln 2, very long TR: nulled, 0",
+             {"t1_ms": 4300.0, "t2_ms": 2000.0, "pd": 1.0, "tr_ms": 1e6, "te_ms": 120.0,
+              "ti_ms": 4300.0 * np.log(2.0)}, expected=0.0),
+        Case("inversion recovery at TI = 0, very long TR: fully inverted (-1), so a magnitude of "
+             "pd exp(-TE/T2) = 0.8 / e at TE = T2",
+             {"t1_ms": 830.0, "t2_ms": 80.0, "pd": 0.8, "tr_ms": 1e6, "te_ms": 80.0, "ti_ms": 0.0},
+             expected=0.8 * np.exp(-1.0)),
+        Case("six random tissues (seed 0), spin echo TR = 500 ms, TE = 10 ms (site A's T1w)",
+             {**tissues, "tr_ms": 500.0, "te_ms": 10.0}),
+        Case("the same tissues, inversion recovery TR = 9000 ms, TE = 90 ms, TI = 1500 ms",
+             {**tissues, "tr_ms": 9000.0, "te_ms": 90.0, "ti_ms": 1500.0}),
+    ]
+
+
+check_mr_signal = CodingExercise(
+    name="mr_signal",
+    course=_course_mr_signal,
+    where="medsynth_nb.data.physics.mr_signal",
+    cases=_mr_signal_cases,
+    hint="pd x (longitudinal magnetisation) x exp(-TE/T2); spin echo: 1 - exp(-TR/T1); inversion recovery: "
+         "|1 - 2 exp(-TI/T1) + exp(-TR/T1)| (the image shows the magnitude, so a still-inverted tissue is "
+         "bright too). Use np.exp, which works on numbers and arrays alike.",
+    good="Three tissue numbers and three sequence times give every MR contrast of the phantom.")
+
+
+def signal_table(signal, sites=("A", "B"), modalities=("t1", "t2")) -> pd.DataFrame:
+    """Each tissue's signal by ``signal`` (the student's ``mr_signal`` or the course's) under the
+    sequences of ``sites`` (keys of ``physics.SITES``; A and B are both 3 T, the field of the
+    tissue table): one row per tissue, one column per modality and site."""
+    tissues = [physics.TISSUE_PROPERTIES[name] for name in physics.TISSUES]
+    t1, t2, density = (np.array([getattr(t, field) for t in tissues]) for field in ("t1_ms", "t2_ms", "pd"))
+    columns = {}
+    for modality in modalities:
+        for site in sites:
+            seq = physics.SITES[site].sequences[modality]
+            columns[f"{MODALITY_TITLES[modality]}, site {site}"] = signal(t1, t2, density, seq.tr_ms, seq.te_ms,
+                                                                          seq.ti_ms)
+    return pd.DataFrame(columns, index=list(physics.TISSUES)).round(3)

@@ -1,8 +1,12 @@
 """Exercise checks of chapter 07 (reconstruction as an inverse problem)."""
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import torch
 
+from medsynth_nb.data.measurement import UndersampledMRI, cartesian_mask, data_consistency
+from medsynth_nb.exercises.coding import Case, CodingExercise
 from medsynth_nb.exercises.verdict import check, verdict
 
 
@@ -21,21 +25,50 @@ def check_measured_fraction(answer_fraction: float, width: int, acceleration: fl
                     "Count the True entries of the operator's mask and divide by its length.")
 
 
-@check
-def check_projection(answer_image, guess: torch.Tensor, kspace: torch.Tensor, operator) -> bool:
-    """Chapter 07, exercise 2: the data-consistency projection A^H y + (I - A^H A) guess,
-    computed by the student with FFTs, against the course's ``operator.data_consistency``."""
-    from medsynth_nb.data.measurement import residual_on_measured
+def _data_consistency_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(7)
+    truth, guess = torch.rand(2, 2, 1, 16, 16, generator=g)
+    full = torch.fft.fft2(truth.to(torch.complex64), norm="ortho")
+    four, eight = cartesian_mask(16, 4), cartesian_mask(16, 8)
+    one = UndersampledMRI(four)
+    per_image = UndersampledMRI(torch.stack([four, eight]))  # B x W: a mask for each image
+    return [
+        Case("every line measured: the measurement alone decides, the result is the truth",
+             {"guess": guess, "kspace": full, "lines": torch.ones(16, dtype=torch.bool)}, expected=truth),
+        Case("no line measured: nothing to keep, the result is the guess",
+             {"guess": guess, "kspace": torch.zeros_like(full), "lines": torch.zeros(16, dtype=torch.bool)},
+             expected=guess),
+        Case("random images, the 4x mask of 16 lines (seed 7)",
+             {"guess": guess, "kspace": one.forward(truth), "lines": one.lines}),
+        Case("random images, one mask per image (4x and 8x, lines of shape B x 1 x 1 x W)",
+             {"guess": guess, "kspace": per_image.forward(truth), "lines": per_image.lines}),
+    ]
 
-    truth = operator.data_consistency(guess, kspace)
-    answer = torch.as_tensor(answer_image).reshape(truth.shape).to(truth.dtype)
-    residual = residual_on_measured(operator, answer, kspace)
-    ok = bool(torch.allclose(answer, truth, atol=1e-5))
-    return verdict(ok, f"Your projection keeps the measured lines (largest residual {residual:.1e}) and the guess "
-                        "everywhere else: the network can change only what the scanner did not see.",
-                    f"Largest difference to the projection {float((answer - truth).abs().max()):.3g}. Take the "
-                    "guess's k-space (fft2, norm='ortho'), put the measured k-space on the measured lines "
-                    "(torch.where(operator.lines, kspace, guess_k)), go back with ifft2 and keep the real part.")
+
+check_data_consistency = CodingExercise(
+    name="data_consistency",
+    course=data_consistency,
+    where="medsynth_nb.data.measurement.data_consistency",
+    cases=_data_consistency_cases,
+    hint="take the guess's k-space (torch.fft.fft2(guess.to(torch.complex64), norm='ortho')), keep the measurement "
+         "on the measured lines (torch.where(lines, kspace, guess_k): lines broadcasts over the images), go back "
+         "with torch.fft.ifft2(..., norm='ortho') and keep the real part.",
+    good="The measured lines come out as the scanner measured them; only the unmeasured ones are the guess's.")
+
+
+def projection_table(projection, images, test) -> pd.DataFrame:
+    """``images`` (N x H x W reconstructions of ``test``'s MRI entries) before and after
+    ``projection`` (the student's data_consistency or the course's), each entry with its own
+    acceleration's lines: PSNR, SSIM and the data-consistency residual per acceleration."""
+    from medsynth_nb.analysis.reconstruction import consistency_residuals, method_table
+
+    batch = test.batch(None, np.arange(len(test)))
+    operator = UndersampledMRI(batch["lines"])  # one mask per entry
+    guess = torch.from_numpy(np.asarray(images, np.float32)[:, None])
+    projected = projection(guess, operator.forward(batch["target"]), operator.lines)
+    sets = {"before": np.asarray(images), "after the projection": torch.as_tensor(projected)[:, 0].numpy()}
+    quality = method_table(sets, test)[["method", "acceleration", "psnr", "ssim"]]
+    return quality.merge(consistency_residuals(sets, test)).set_index(["method", "acceleration"])
 
 
 @check

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
+from medsynth_nb.exercises.coding import Case, CodingExercise
 from medsynth_nb.exercises.verdict import check, verdict
 
 
@@ -19,6 +21,54 @@ def check_frechet_1d(answer: float, reference, sample) -> bool:
     return verdict(ok, f"{truth:.4f}: the means' distance squared plus the spreads' distance squared. A set of "
                        "images that all look alike loses on the second term even when its mean is right.",
                    "Use np.mean and np.std(..., ddof=1) of each sample: (m1 - m2)**2 + (s1 - s2)**2.")
+
+
+def _course_frechet_distance(reference, features):
+    from medsynth_nb.metrics.realism import frechet_distance
+
+    return frechet_distance(reference, features)
+
+
+def _frechet_cases() -> list[Case]:
+    rng = np.random.default_rng(9)
+    reference = rng.normal(size=(40, 3))
+    return [
+        Case("the same set twice: nothing to tell apart, 0", {"reference": reference, "features": reference},
+             expected=0.0),
+        Case("the set moved by 1 along its first feature: same covariance, so only the means count, 1 (2 features)",
+             {"reference": reference[:, :2], "features": reference[:, :2] + np.array([1.0, 0.0])}, expected=1.0),
+        Case("two random sets of 40 x 3 features, the second shifted and stretched (seed 9)",
+             {"reference": reference, "features": rng.normal(0.5, 1.5, size=(40, 3))}),
+        Case("correlated random sets of 32 x 4 features (seed 9)",
+             {"reference": rng.normal(size=(32, 4)) @ rng.normal(size=(4, 4)),
+              "features": rng.normal(size=(32, 4)) @ rng.normal(size=(4, 4))}),
+    ]
+
+
+check_frechet_distance = CodingExercise(
+    name="frechet_distance",
+    course=_course_frechet_distance,
+    where="medsynth_nb.metrics.realism.frechet_distance",
+    cases=_frechet_cases,
+    hint="the squared distance of the column means, plus the trace of C1 + C2 - 2 sqrtm(C1 @ C2), with C1 and C2 "
+         "each set's covariance over its rows (np.cov(x, rowvar=False): features are columns, ddof=1); sqrtm may "
+         "return a complex matrix, keep its real part.",
+    good="FID is this distance on a network's features: the means' term sees a shift, the covariances' term a set "
+         "that varies too little or too much.")
+
+
+def frechet_terms(distance, scorer, sets: dict) -> pd.DataFrame:
+    """For each image set of ``sets`` (name: N x H x W): ``distance`` (the student's
+    frechet_distance or the course's) between ``scorer``'s reference features and the set's
+    segmenter features, split into the means' term |mu_r - mu_s|^2 and the rest, the
+    covariances' term."""
+    rows = {}
+    for name, images in sets.items():
+        features = scorer.segmenter.features(images)
+        total = float(distance(scorer.reference, features))
+        means = float(np.sum((scorer.reference.mean(0) - features.mean(0)) ** 2))
+        rows[name] = {"FD (segmenter)": total, "means' term": means, "covariances' term": total - means}
+    return pd.DataFrame(rows).T
 
 
 @check

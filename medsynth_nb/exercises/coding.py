@@ -43,6 +43,10 @@ class Review:
         return self.status == "right"
 
 
+def _raw(value):
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+
+
 def _as_array(value) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().double().numpy()
@@ -67,6 +71,8 @@ def _compare(got, expected, rtol: float, atol: float) -> str | None:
             if (why := _compare(g, e, rtol, atol)) is not None:
                 return f"value {i}: {why}"
         return None
+    if np.iscomplexobj(_raw(got)) and not np.iscomplexobj(_raw(expected)):
+        return "it is complex; the expected result is real (take its .real part)"
     try:
         g, e = _as_array(got), _as_array(expected)
     except (TypeError, ValueError):

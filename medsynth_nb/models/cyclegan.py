@@ -111,6 +111,17 @@ class ResidualGenerator(nn.Module):
         return x + self.correction(x)
 
 
+def cycle_loss(real_a: torch.Tensor, real_b: torch.Tensor, g_ab, g_ba, fake_b: torch.Tensor | None = None,
+               fake_a: torch.Tensor | None = None) -> torch.Tensor:
+    """Cycle consistency: |g_ba(g_ab(a)) - a| + |g_ab(g_ba(b)) - b|, each the mean over pixels.
+    ``fake_b`` = g_ab(a) and ``fake_a`` = g_ba(b), when the caller has them already (the
+    training step needs them for the critics too), are used instead of running the
+    generators again."""
+    fake_b = g_ab(real_a) if fake_b is None else fake_b
+    fake_a = g_ba(real_b) if fake_a is None else fake_a
+    return F.l1_loss(g_ba(fake_b), real_a) + F.l1_loss(g_ab(fake_a), real_b)
+
+
 class CycleGAN(Synthesiser):
     unpaired = True  # trains on SynthesisData.unpaired(): sources and targets from different subjects
 
@@ -168,7 +179,7 @@ class CycleGAN(Synthesiser):
         """Losses of both generators, and the fakes (for the critics' step)."""
         fake_b, fake_a = self.g_ab(a), self.g_ba(b)
         losses = {"g_adv": self._fools(self.d_b, fake_b) + self._fools(self.d_a, fake_a),
-                  "cycle": F.l1_loss(self.g_ba(fake_b), a) + F.l1_loss(self.g_ab(fake_a), b)}
+                  "cycle": cycle_loss(a, b, self.g_ab, self.g_ba, fake_b=fake_b, fake_a=fake_a)}
         total = losses["g_adv"] + self.config["lambda_cycle"] * losses["cycle"]
         if self.config["lambda_identity"] > 0:
             losses["identity"] = F.l1_loss(self.g_ab(b), b) + F.l1_loss(self.g_ba(a), a)

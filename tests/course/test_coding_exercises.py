@@ -112,6 +112,24 @@ def test_a_wrong_answer_gets_the_checks_hint_and_the_course_takes_over(path, nam
     assert exercise.review(3.0).status == "wrong"  # a value, not a function
 
 
+@pytest.mark.parametrize("path,name", ALL, ids=[f"{p.name[:2]}-{n}" for p, n in ALL])
+def test_the_courses_own_implementation_meets_the_hand_worked_cases(path, name):
+    exercise = _exercises(path)[name]
+    assert any(case.expected is not None for case in exercise.cases()), "at least one case worked out by hand"
+    review = exercise.review(exercise.course)
+    assert review.passed, review.message
+
+
+def test_a_complex_answer_to_a_real_question_is_refused():
+    from medsynth_nb.exercises.coding import Case, CodingExercise
+
+    exercise = CodingExercise(name="f", course=lambda x: x * 2, where="here", hint="double it",
+                              cases=lambda: [Case("x = 1", {"x": torch.ones(3)})])
+    assert exercise.review(lambda x: (x * 2).to(torch.complex64)).status == "wrong"
+    assert "complex" in exercise.review(lambda x: (x * 2).to(torch.complex64)).message
+    assert exercise.review(lambda x: x + x).passed
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -1,4 +1,4 @@
-"""CycleGAN: image pool, cycle loss of identity generators, loss terms, unpaired data,
+"""CycleGAN: image pool, cycle loss of identity generators and as the model computes it, loss terms, unpaired data,
 learning and exact resume."""
 import json
 
@@ -11,7 +11,7 @@ from medsynth_nb.cli import main
 from medsynth_nb.data.slices import UnpairedSlices
 from medsynth_nb.engine import TrainConfig, load_trained, train
 from medsynth_nb.models import CycleGAN, build_model
-from medsynth_nb.models.cyclegan import ImagePool
+from medsynth_nb.models.cyclegan import ImagePool, cycle_loss
 from medsynth_nb.profiles import get_profile
 
 TASK = "t1:t2"
@@ -50,6 +50,16 @@ def test_identity_generators_reconstruct_perfectly(monkeypatch):
     losses, fake_a, fake_b = model.generator_losses(a, b)
     assert losses["cycle"].item() == 0.0
     assert torch.equal(fake_b, a) and torch.equal(fake_a, b)
+
+
+def test_the_models_cycle_term_is_cycle_loss_with_or_without_the_fakes_given():
+    model = _model()
+    a, b = torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        losses, fake_a, fake_b = model.generator_losses(a, b)
+        alone = cycle_loss(a, b, model.g_ab, model.g_ba)
+    assert torch.equal(losses["cycle"], alone)
+    assert torch.equal(cycle_loss(a, b, model.g_ab, model.g_ba, fake_b=fake_b, fake_a=fake_a), alone)
 
 
 def test_identity_term_only_when_asked():
