@@ -1,6 +1,10 @@
 """Exercise checks of chapter 04 (transformers (ResViT))."""
 from __future__ import annotations
 
+import torch
+
+from medsynth_nb.analysis import attention
+from medsynth_nb.exercises.coding import Case, CodingExercise
 from medsynth_nb.exercises.verdict import check, verdict
 
 
@@ -30,3 +34,33 @@ def check_best_single_input(answer: str, table, target: str) -> bool:
     return verdict(ok, f"{best['inputs']} ({best['psnr']:.1f} dB): the contrast that shares most of {target}'s "
                         "physics.",
                     f"Filter the table to target {target!r} with one input and sort by PSNR.")
+
+
+def _rollout_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(4)
+    # Two tokens: the first layer sends everything to token 1, the second to token 0. With the
+    # residual half, the layers are [[.5, .5], [0, 1]] and then [[1, 0], [.5, .5]]; their product,
+    # later layer on the left, is worked out by hand below (the other order gives [[.75, .25], [.5, .5]]).
+    to_second = torch.tensor([[0.0, 1.0], [0.0, 1.0]]).expand(1, 3, 2, 2)
+    to_first = torch.tensor([[1.0, 0.0], [1.0, 0.0]]).expand(1, 3, 2, 2)
+    return [
+        Case("one layer of uniform attention over 4 tokens: 0.5 I + 0.5 / 4 everywhere",
+             {"maps": [torch.full((1, 2, 4, 4), 0.25)]}, expected=0.5 * torch.eye(4)[None] + 0.125),
+        Case("two layers where every token attends only to itself: the identity",
+             {"maps": [torch.eye(5).expand(2, 3, 5, 5)] * 2}, expected=torch.eye(5).expand(2, 5, 5)),
+        Case("two layers on 2 tokens, to token 1 then to token 0: the order of the product matters",
+             {"maps": [to_second, to_first]}, expected=torch.tensor([[[0.5, 0.5], [0.25, 0.75]]])),
+        Case("three layers of random softmax attention, 2 images, 4 heads, 9 tokens (seed 4)",
+             {"maps": [torch.randn(2, 4, 9, 9, generator=g).softmax(-1) for _ in range(3)]}),
+    ]
+
+
+check_attention_rollout = CodingExercise(
+    name="attention_rollout",
+    course=attention.attention_rollout,
+    where="medsynth_nb.analysis.attention.attention_rollout",
+    cases=_rollout_cases,
+    hint="per layer: the mean over the heads (dim 1), then 0.5 * that + 0.5 * the identity (torch.eye), each row "
+         "divided by its sum; then multiply through the layers in forward order with the later layer on the left: "
+         "rollout = layer @ rollout.",
+    good="Each row of the rollout sums to 1: it shares out, over the input tokens, what reaches one output token.")

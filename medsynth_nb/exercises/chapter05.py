@@ -1,7 +1,12 @@
 """Exercise checks of chapter 05 (interpretability and uncertainty)."""
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
+from medsynth_nb.exercises.coding import Case, CodingExercise
 from medsynth_nb.exercises.verdict import check, verdict
+from medsynth_nb.metrics import uncertainty as scores
 
 
 @check
@@ -42,3 +47,55 @@ def check_randomization_passers(answer, table, threshold: float = 0.5) -> bool:
                                      "so they show the model, not just the image.",
                     f"Look at the last stage (every layer randomised) and list the methods with rank correlation "
                     f"below {threshold}.")
+
+
+def _sparsification_cases() -> list[Case]:
+    rng = np.random.default_rng(5)
+    # No fraction * n ends in .5, where rounding conventions differ (the random cases' are whole
+    # numbers); continuous draws leave no tied uncertainty.
+    error = np.abs(rng.normal(size=30))
+    return [
+        Case("the oracle (uncertainty = error) on errors 3, 1, 4, 2 at fractions 0, 0.5, 0.9: 1, mean(1, 2) / 2.5 = "
+             "0.6, and 1 / 2.5 = 0.4 (0.9 x 4 rounds to all 4 pixels, but one stays)",
+             {"uncertainty": np.array([3.0, 1.0, 4.0, 2.0]), "error": np.array([3.0, 1.0, 4.0, 2.0]),
+              "fractions": np.array([0.0, 0.5, 0.9])}, expected=np.array([1.0, 0.6, 0.4])),
+        Case("the worst ranking (most uncertain where the error is smallest) on errors 1, 2, 3, 4 at fractions 0 and "
+             "0.4: 1 and, as 0.4 x 4 = 1.6 rounds to 2 pixels, mean(3, 4) / 2.5 = 1.4",
+             {"uncertainty": np.array([4.0, 3.0, 2.0, 1.0]), "error": np.array([1.0, 2.0, 3.0, 4.0]),
+              "fractions": np.array([0.0, 0.4])}, expected=np.array([1.0, 1.4])),
+        Case("40 pixels, uncertainty unrelated to the error, fractions 0 to 0.95 (seed 5)",
+             {"uncertainty": rng.random(40), "error": rng.random(40), "fractions": np.linspace(0, 0.95, 20)}),
+        Case("30 pixels, uncertainty = error + noise, fractions 0 to 0.9 (seed 5)",
+             {"uncertainty": error + 0.3 * rng.random(30), "error": error, "fractions": np.linspace(0, 0.9, 10)}),
+    ]
+
+
+check_sparsification_curve = CodingExercise(
+    name="sparsification_curve",
+    course=scores.sparsification_curve,
+    where="medsynth_nb.metrics.uncertainty.sparsification_curve",
+    cases=_sparsification_cases,
+    hint="order the pixels by uncertainty, most uncertain first (np.argsort of -uncertainty); for each fraction f "
+         "drop the first k = round(f * n) of them, but at most n - 1 so one pixel stays, and divide the mean error "
+         "of the rest by the mean error of all n pixels. The result is a numpy array, one value per fraction.",
+    good="Run on a map's own error it gives the oracle, the best curve any uncertainty can reach.")
+
+
+def sparsification_by(curve, estimates: dict, slices, report: pd.DataFrame, method: str = "heteroscedastic",
+                      target: str = "flair") -> pd.DataFrame:
+    """``method``'s sparsification curve and its oracle over the head pixels of ``slices``, both
+    by ``curve`` (the student's ``sparsification_curve`` or the course's), plotted; and the
+    AUSE and AURG of these curves beside the course's ``report`` (``uncertainty.error_prediction``)."""
+    from medsynth_nb import viz
+
+    head = slices.tissue > 0  # as in the course's report: air would flatter every map
+    estimate = estimates[method]
+    std, error = estimate["std"][head], np.abs(estimate["mean"] - slices.images[target])[head]
+    fractions = scores.DEFAULT_FRACTIONS
+    table = pd.DataFrame({"fraction_removed": fractions,
+                          "by_uncertainty": np.asarray(curve(std, error, fractions), dtype=float),
+                          "oracle": np.asarray(curve(error, error, fractions), dtype=float), "random": 1.0})
+    viz.sparsification_plot({method: table})
+    return pd.DataFrame({"these curves": [scores.ause(table), scores.aurg(table)],
+                         "course's report": [report.loc[method, "ause"], report.loc[method, "aurg"]]},
+                        index=["AUSE", "AURG"])

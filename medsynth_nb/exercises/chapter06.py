@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
+from medsynth_nb.exercises.coding import Case, CodingExercise
 from medsynth_nb.exercises.verdict import check, verdict
+from medsynth_nb.models.lesion_segmenter import dice, segment_images, tumor_regions
 
 
 @check
@@ -56,3 +59,57 @@ def check_biggest_gain(answer_k: int, dice) -> bool:
     return verdict(ok, f"k = {truth}: Dice gain {gains.max():+.2f} ({', '.join(f'k = {k}: {v:+.2f}' for k, v in gains.items())}). "
                         "Synthetic images add most where real labels are scarce.",
                     "Read the 'synthetic − real' rows of the Dice summary and find the largest mean.")
+
+
+def _painted_preset() -> np.ndarray:
+    """The painter's largest preset (necrosis, enhancing rim, oedema) on a 40 x 40 disc of brain."""
+    from medsynth_nb.lesions.editor import LabelEditor
+
+    rows, cols = np.mgrid[:40, :40]
+    brain = (rows - 19.5) ** 2 + (cols - 19.5) ** 2 < 19**2
+    editor = LabelEditor(np.zeros((40, 40), np.uint8), brain)
+    editor.preset("large necrotic tumour with oedema", [20, 20])
+    return editor.labels.copy()
+
+
+def _regions_cases() -> list[Case]:
+    rng = np.random.default_rng(6)
+    return [
+        Case("the 2 x 3 map [[0, 1, 2], [3, 2, 0]] (1 necrosis, 2 oedema, 3 enhancing), worked out by hand",
+             {"labels": np.array([[0, 1, 2], [3, 2, 0]], np.uint8)},
+             expected={"wt": np.array([[0, 1, 1], [1, 1, 0]], bool), "tc": np.array([[0, 1, 0], [1, 0, 0]], bool),
+                       "et": np.array([[0, 0, 0], [1, 0, 0]], bool)}),
+        Case("a 3 x 3 map without tumour: three empty masks",
+             {"labels": np.zeros((3, 3), np.uint8)}, expected={k: np.zeros((3, 3), bool) for k in ("wt", "tc", "et")}),
+        Case("the painter's 'large necrotic tumour with oedema' preset on a 40 x 40 slice",
+             {"labels": _painted_preset()}),
+        Case("a random 2 x 8 x 8 stack of codes 0-3 (seed 6): any shape, the masks keep it",
+             {"labels": rng.integers(0, 4, (2, 8, 8)).astype(np.uint8)}),
+    ]
+
+
+check_tumor_regions = CodingExercise(
+    name="tumor_regions",
+    course=tumor_regions,
+    where="medsynth_nb.models.lesion_segmenter.tumor_regions",
+    cases=_regions_cases,
+    hint="return {'wt': ..., 'tc': ..., 'et': ...}, boolean arrays of the labels' shape: the whole tumour is every "
+         "tumour code (1, 2 and 3), the core necrosis and enhancing (1 and 3; np.isin helps), the enhancing tumour "
+         "code 3 alone.",
+    good="The regions nest, et inside tc inside wt: BraTS scores them as three overlapping targets, not code by code.")
+
+
+def regions_found(regions, segmenter, render_fn, canvases, edits) -> pd.DataFrame:
+    """Per BraTS region, by ``regions`` (the student's ``tumor_regions`` or the course's): its
+    mean area in pixels in the painted ``edits`` (requested) and in what ``segmenter`` finds
+    in their renders by ``render_fn`` (found), and the mean Dice of the two over the edits."""
+    from medsynth_nb.lesions.study import synthetic_slices
+
+    rendered = synthetic_slices(render_fn, canvases, edits)  # images rendered from the requested labels
+    device = next(segmenter.parameters()).device
+    found = segment_images(segmenter.predict, rendered.images, device)
+    pairs = [(regions(asked), regions(got)) for asked, got in zip(rendered.labels, found)]
+    names = list(pairs[0][0])
+    return pd.DataFrame({"requested px": [np.mean([np.count_nonzero(a[k]) for a, _ in pairs]) for k in names],
+                         "found px": [np.mean([np.count_nonzero(g[k]) for _, g in pairs]) for k in names],
+                         "mean Dice": [np.mean([dice(g[k], a[k]) for a, g in pairs]) for k in names]}, index=names)

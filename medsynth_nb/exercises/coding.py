@@ -12,6 +12,7 @@ top to bottom. Solutions live apart, in ``notebooks/solutions/`` (instructors on
 """
 from __future__ import annotations
 
+import copy
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,7 +118,9 @@ class CodingExercise:
                                    f"(got a {type(student).__name__}). " + takes_over, self.course)
         cases = self.cases()
         for case in cases:
-            arguments = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in case.arguments.items()}
+            # The student's function gets its own copy: one that changes its input in place (a sort,
+            # a +=) must not change what the course computes from the same case.
+            arguments = copy.deepcopy(case.arguments)
             try:
                 got = student(**arguments)
             except NotImplementedError as error:

@@ -3,11 +3,12 @@
 A synthesis model's uncertainty map is useful only if it tells us where, and on which
 images, the synthetic image is wrong. Each function asks that from another angle:
 
-- ``sparsification`` / ``ause`` / ``aurg``: remove the most uncertain pixels first; if the
-  uncertainty ranks the error well, the error of what is left falls almost as fast as when
-  the truly worst pixels are removed (the oracle). AUSE is the area between the two
-  curves (0 = perfect ranking), AURG the gain over removing pixels at random (Ilg et al.,
-  ECCV 2018, "Uncertainty estimates and multi-hypotheses networks for optical flow").
+- ``sparsification`` (one curve: ``sparsification_curve``) / ``ause`` / ``aurg``: remove
+  the most uncertain pixels first; if the uncertainty ranks the error well, the error of
+  what is left falls almost as fast as when the truly worst pixels are removed (the
+  oracle). AUSE is the area between the two curves (0 = perfect ranking), AURG the gain
+  over removing pixels at random (Ilg et al., ECCV 2018, "Uncertainty estimates and
+  multi-hypotheses networks for optical flow").
 - ``interval_coverage`` / ``calibration_error``: is the *size* right? A predicted scale is
   calibrated when the 90 % interval holds 90 % of the targets (Kuleshov et al., ICML 2018).
   Ranking and calibration are different: a map can rank perfectly and be ten times too small.
@@ -54,19 +55,21 @@ def _same_shape(mask, **named) -> tuple[list[np.ndarray], np.ndarray]:
     return list(arrays.values()), keep
 
 
-def _mean_error_after_removal(ranking: np.ndarray, error: np.ndarray, fractions: np.ndarray) -> np.ndarray:
-    """Mean error of the pixels left after removing the fraction ranked highest, divided
-    by the mean error of all pixels.
+def sparsification_curve(uncertainty: np.ndarray, error: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+    """One sparsification curve: for each of ``fractions``, the mean error of the pixels left
+    after removing that fraction of them, most uncertain first (round(fraction * n) pixels,
+    keeping at least one), divided by the mean error of all pixels. 1-D arrays of the n
+    pixels in; one value per fraction out. ``uncertainty=error`` gives the oracle.
 
-    Pixels with the same ``ranking`` value are removed together as far as the fraction
+    Pixels with the same ``uncertainty`` are removed together as far as the fraction
     allows, each counting with the mean error of its tie group: the expected curve over
     all orders of breaking the tie. (Breaking ties by pixel order or by the error would
     score a map by something it does not say: a constant map would follow the raster
     order, or the oracle.)
     """
-    _, group, counts = np.unique(ranking, return_inverse=True, return_counts=True)
+    _, group, counts = np.unique(uncertainty, return_inverse=True, return_counts=True)
     tied_error = (np.bincount(group, weights=error) / counts)[group]
-    order = np.argsort(-ranking, kind="stable")
+    order = np.argsort(-uncertainty, kind="stable")
     remaining_sum = np.cumsum(tied_error[order][::-1])[::-1]  # [k] = error summed over all but the top k
     n = len(error)
     removed = np.minimum(np.rint(fractions * n).astype(int), n - 1)  # keep at least one pixel
@@ -82,7 +85,7 @@ def sparsification(uncertainty, error, mask=None, fractions=None) -> pd.DataFram
     The oracle is the best any ranking can do; the closer ``by_uncertainty`` follows it,
     the better the map ranks the error. Only the order of the uncertainty matters, not
     its size (see ``interval_coverage`` for that). Ties in the uncertainty are broken by
-    neither pixel order nor error (see ``_mean_error_after_removal``).
+    neither pixel order nor error (see ``sparsification_curve``).
     """
     fractions = DEFAULT_FRACTIONS if fractions is None else np.asarray(fractions, dtype=float)
     if fractions.ndim != 1 or np.any(fractions < 0) or np.any(fractions >= 1):
@@ -93,8 +96,8 @@ def sparsification(uncertainty, error, mask=None, fractions=None) -> pd.DataFram
     if not error.any():
         raise ValueError("The error is zero at every pixel inside the mask; there is nothing to rank.")
     return pd.DataFrame({"fraction_removed": fractions,
-                         "by_uncertainty": _mean_error_after_removal(uncertainty, error, fractions),
-                         "oracle": _mean_error_after_removal(error, error, fractions),
+                         "by_uncertainty": sparsification_curve(uncertainty, error, fractions),
+                         "oracle": sparsification_curve(error, error, fractions),
                          "random": np.ones_like(fractions)})
 
 

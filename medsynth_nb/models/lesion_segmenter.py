@@ -15,12 +15,12 @@ many slices hold no necrosis at all, and a per-slice Dice of an absent class is 
 made arbitrary by the smoothing constant.
 
 **Scores: BraTS regions.** BraTS does not score the codes one by one but three nested
-regions, the ones a clinician reads: whole tumour (WT, labels > 0: what FLAIR shows),
-tumour core (TC, necrosis + enhancing: what would be resected) and enhancing tumour
-(ET, label 3). ``region_dice`` gives the Dice of each, per subject (a subject's slices
-stacked, as BraTS scores per case). The Dice of two empty masks is defined as 1
-(nothing to find, nothing found; the BraTS convention), that of an empty and a
-non-empty mask as 0.
+regions, the ones a clinician reads (``tumor_regions``): whole tumour (WT, labels > 0:
+what FLAIR shows), tumour core (TC, necrosis + enhancing: what would be resected) and
+enhancing tumour (ET, label 3). ``region_dice`` gives the Dice of each, per subject (a
+subject's slices stacked, as BraTS scores per case). The Dice of two empty masks is
+defined as 1 (nothing to find, nothing found; the BraTS convention), that of an empty
+and a non-empty mask as 0.
 """
 from __future__ import annotations
 
@@ -45,11 +45,18 @@ def dice(pred: np.ndarray, truth: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * int((pred & truth).sum()) / total
 
 
+def tumor_regions(labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The nested BraTS regions of a label map (any shape, BraTS codes 0-3) as boolean masks
+    of its shape: ``wt`` whole tumour (any tumour code), ``tc`` tumour core (necrosis +
+    enhancing), ``et`` enhancing tumour."""
+    labels = np.asarray(labels)
+    return {name: np.isin(labels, codes) for name, codes in REGIONS.items()}
+
+
 def region_dice(pred_labels: np.ndarray, true_labels: np.ndarray) -> dict[str, float]:
     """``dice_wt``, ``dice_tc``, ``dice_et`` of two label maps (any shape, BraTS codes 0-3)."""
-    pred_labels, true_labels = np.asarray(pred_labels), np.asarray(true_labels)
-    return {f"dice_{name}": dice(np.isin(pred_labels, codes), np.isin(true_labels, codes))
-            for name, codes in REGIONS.items()}
+    pred, true = tumor_regions(pred_labels), tumor_regions(true_labels)
+    return {f"dice_{name}": dice(pred[name], true[name]) for name in REGIONS}
 
 
 def segment_images(predict, images: np.ndarray, device="cpu", batch_size: int = 32) -> np.ndarray:

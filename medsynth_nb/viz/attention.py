@@ -168,7 +168,8 @@ def attention_snapshots(snapshots: dict, image, token_grid: tuple[int, int], pat
     image = image_2d(image)
     _check_query(query, token_grid)
     steps = sorted(snapshots)
-    fig, axes = plt.subplots(1, len(steps), figsize=(2.4 * len(steps), 2.8), squeeze=False)
+    # At least two panels wide, so that the title fits above a single snapshot.
+    fig, axes = plt.subplots(1, len(steps), figsize=(2.4 * max(len(steps), 2), 2.8), squeeze=False)
     for ax, step in zip(axes[0], steps):
         rollout = first_image(snapshots[step], 2)
         _attention_overlay(ax, image, _token_map(rollout[query], token_grid, patch_px, image.shape),

@@ -18,7 +18,6 @@ from medsynth_nb.course import solutions as course_solutions
 from medsynth_nb.exercises.coding import STUB_PREFIX, CodingExercise
 
 NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-NOTEBOOKS = [p for p in NOTEBOOKS if course_solutions.solutions_file(p).exists()]  # TEMPORARY: chapters in progress
 
 
 def _exercises(path: Path) -> dict[str, CodingExercise]:
@@ -36,7 +35,7 @@ def _namespace(nb) -> dict:
         lines = [line[:len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!")) else line
                  for line in cell.source.splitlines()]
         tree = ast.parse("\n".join(lines))
-        for node in ast.walk(tree):
+        for node in tree.body:  # top level only: not the Colab-only imports inside `if "google.colab" ...`
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 exec(compile(ast.Module([node], []), "<imports>", "exec"), namespace)
     return namespace
