@@ -81,22 +81,30 @@ def fresh_copy(chapter: Path, folder: Path = EXECUTED, profiles=PREFERRED) -> nb
     return None
 
 
-def learning_goals(nb: nbformat.NotebookNode) -> list[str]:
-    """The numbered goals after "**Learning goals.**" in the chapter's first cell."""
+def _goals_block(nb: nbformat.NotebookNode) -> tuple[int, int, list[str]]:
+    """Where the "**Learning goals.**" paragraph and its numbered list are in the first cell's
+    lines (start, end), and the goals."""
     lines = nb.cells[0].source.splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith("**Learning goals.**")), None)
     if start is None:
         raise SiteError("The chapter's first cell has no '**Learning goals.**' paragraph; every chapter states its "
                         "goals there (the site shows them as the page's summary).")
-    goals = []
-    for line in lines[start + 1:]:
+    goals, end = [], len(lines)
+    for index in range(start + 1, len(lines)):
+        line = lines[index]
         if match := re.match(r"\d+\.\s+(.*)", line):
             goals.append(match.group(1))
         elif goals and line.startswith(" ") and line.strip():  # a goal continued on the next line
             goals[-1] += " " + line.strip()
         elif goals or line.strip():
+            end = index
             break
-    return [goal.rstrip(";. ") for goal in goals]
+    return start, end, [goal.rstrip(";. ") for goal in goals]
+
+
+def learning_goals(nb: nbformat.NotebookNode) -> list[str]:
+    """The numbered goals after "**Learning goals.**" in the chapter's first cell."""
+    return _goals_block(nb)[2]
 
 
 def _plain(markdown: str) -> str:
@@ -108,23 +116,23 @@ def _title(nb: nbformat.NotebookNode) -> str:
 
 
 def chapter_page(executed: nbformat.NotebookNode, chapter: Path) -> nbformat.NotebookNode:
-    """The executed chapter as a site page: after the title cell, the learning goals as the
-    page's summary (and its meta description), where the outputs come from, and the launch
-    links."""
+    """The executed chapter as a site page: its learning goals become the page's summary box
+    (and its meta description), followed by the launch links and where the outputs come from."""
     page = nbformat.from_dict(executed)
-    goals = learning_goals(page)
+    start, end, goals = _goals_block(page)
     run = page.metadata.get("medsynth", {})
     lab = f"https://mybinder.org/v2/gh/{REPOSITORY}/main?urlpath=lab/tree/notebooks/{chapter.name}"
     colab = f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{chapter.name}"
     page.metadata.setdefault("myst", {})["html_meta"] = {"description": _plain("; ".join(goals))}
-    summary = "\n".join([
-        ":::{admonition} In this chapter you learn to", ":class: tip",
-        *[f"- {goal}" for goal in goals], ":::", "",
+    summary = [
+        ":::{admonition} Learning goals: after this chapter you can", ":class: tip",
+        *[f"{n}. {goal}" for n, goal in enumerate(goals, 1)], ":::", "",
         f"[Run it on Colab]({colab}) · [Run it on Binder]({lab}) · or locally: `make lab`. "
         f"The outputs below come from a run in the **{run.get('profile', '?')} profile** "
         f"({run.get('executed', '?')}, commit {run.get('commit', '?')}, {run.get('machine', '?')}); "
-        "your run prints the numbers of your profile."])
-    page.cells.insert(1, nbformat.v4.new_markdown_cell(summary))
+        "your run prints the numbers of your profile.", ""]
+    lines = page.cells[0].source.splitlines()
+    page.cells[0].source = "\n".join(lines[:start] + summary + lines[end:])
     return page
 
 
@@ -140,11 +148,11 @@ def _run_in_smoke(chapter: Path) -> nbformat.NotebookNode:
             os.environ["MEDSYNTH_PROFILE"] = before
 
 
-def _index(pages: dict[str, nbformat.NotebookNode], docs: list[str]) -> str:
-    entries = []
-    for name, nb in pages.items():
-        entries.append(f"[{_title(nb)}](notebooks/{name})\n: " + "; ".join(learning_goals(nb)) + ".\n")
-    toc = "\n".join([f"notebooks/{name}" for name in pages] + docs)
+def _index(chapters: dict[str, tuple[str, list[str]]], docs: list[str]) -> str:
+    """The home page: each chapter's title ({name: (title, goals)}) with its learning goals."""
+    entries = [f"[{title}](notebooks/{name})\n: " + "; ".join(goals) + ".\n"
+               for name, (title, goals) in chapters.items()]
+    toc = "\n".join([f"notebooks/{name}" for name in chapters] + docs)
     return (CONFIG / "index.md").read_text().replace("{{ chapters }}", "\n".join(entries)).replace("{{ toc }}", toc)
 
 
@@ -155,7 +163,7 @@ def assemble(source: Path, *, executed_folder: Path = EXECUTED, execute_missing:
     if source.exists():
         shutil.rmtree(source)
     (source / "notebooks").mkdir(parents=True)
-    pages, profiles = {}, {}
+    summaries, profiles = {}, {}
     for chapter in chapters:
         executed = fresh_copy(chapter, executed_folder)
         if executed is None:
@@ -165,15 +173,16 @@ def assemble(source: Path, *, executed_folder: Path = EXECUTED, execute_missing:
             print(f"{chapter.name}: no fresh executed copy; running it in the smoke profile", flush=True)
             save_executed(_run_in_smoke(chapter), chapter, "smoke", executed_folder)
             executed = fresh_copy(chapter, executed_folder)
+        summaries[chapter.name] = (_title(executed), learning_goals(executed))
         page = chapter_page(executed, chapter)
         nbformat.write(page, source / "notebooks" / chapter.name)
-        pages[chapter.name], profiles[chapter.name] = page, page.metadata["medsynth"]["profile"]
+        profiles[chapter.name] = page.metadata["medsynth"]["profile"]
     docs = []
     for name, path in DOCS.items():
         if path.exists():
             shutil.copy(path, source / f"{name}.md")
             docs.append(name)
-    (source / "index.md").write_text(_index(pages, docs))
+    (source / "index.md").write_text(_index(summaries, docs))
     return profiles
 
 

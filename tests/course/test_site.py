@@ -61,7 +61,7 @@ def test_the_site_has_one_page_per_chapter_with_goals_launch_links_and_results(t
     for chapter in CHAPTERS:
         page = (html / "notebooks" / chapter.with_suffix(".html").name).read_text()
         assert f'href="notebooks/{chapter.stem}.html"' in index, f"index links {chapter.name}"
-        assert "In this chapter you learn to" in page and 'name="description"' in page
+        assert page.count("Learning goals") == 1 and 'name="description"' in page, "the goals once, as the summary"
         assert f"mybinder.org/v2/gh/{site.REPOSITORY}/main?urlpath=lab/tree/notebooks/{chapter.name}" in page
         assert f"colab.research.google.com/github/{site.REPOSITORY}/blob/main/notebooks/{chapter.name}" in page
         assert "smoke profile" in page
