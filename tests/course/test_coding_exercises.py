@@ -160,3 +160,21 @@ def test_cli_writes_the_with_solutions_copy(tmp_path, capsys):
     assert out.exists() and "with solutions" in capsys.readouterr().out
     assert main(["solutions", "01", "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.notebook
+@pytest.mark.timeout(600)
+def test_the_with_solutions_chapter_runs_with_the_students_functions(tmp_path, monkeypatch):
+    """Chapter 00 with its solutions, run in the smoke profile: the check accepts the solution, so
+    the chapter goes on with it, not with the course's implementation."""
+    from medsynth_nb.course.notebook_runner import execute_notebook
+
+    monkeypatch.setenv("MEDSYNTH_PROFILE", "smoke")
+    monkeypatch.delenv("MEDSYNTH_RECORD", raising=False)
+    work = tmp_path / "notebooks"
+    work.mkdir()
+    solved = course_solutions.with_solutions("00", work / "solved.ipynb")
+    nb = nbformat.read(solved, as_version=4)
+    execute_notebook(nb, work, timeout=600)
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stdout")
+    assert "✅ Correct. `mr_signal`" in printed and "Not written yet" not in printed
