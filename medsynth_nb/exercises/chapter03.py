@@ -114,3 +114,16 @@ def ddim_by_hand(step, model, slices, task, index: int = 0, steps: int = 10, see
             "ddim_step loop": ((x + 1) / 2).clamp(0, 1)[0, 0].cpu().numpy(),
             "model.sample": model.sample(source, steps=steps, seed=seed)[0, 0].cpu().numpy(),
             task.target: batch["target"][0, 0].numpy()}
+
+
+def show_ddim_by_hand(step, model, slices, task, steps: int = 10, seed: int = 0):
+    """``ddim_by_hand``'s images side by side, titled with the largest difference between the
+    loop by ``step`` and ``model.sample`` (float rounding when ``step`` is right). Returns
+    the figure and that difference."""
+    from medsynth_nb import viz
+
+    images = ddim_by_hand(step, model, slices, task, steps=steps, seed=seed)
+    gap = float(np.abs(images["ddim_step loop"] - images["model.sample"]).max())
+    fig = viz.show_modalities(images, physical=False,
+                              title=f"DDIM-{steps} by your step beside model.sample: largest difference {gap:.1e}")
+    return fig, gap

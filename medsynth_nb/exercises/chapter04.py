@@ -64,3 +64,18 @@ check_attention_rollout = CodingExercise(
          "divided by its sum; then multiply through the layers in forward order with the later layer on the left: "
          "rollout = layer @ rollout.",
     good="Each row of the rollout sums to 1: it shares out, over the input tokens, what reaches one output token.")
+
+
+def show_rollout(rollout_fn, maps, image, model, query: int, step: int):
+    """The trained ResViT ``model``'s rollout for patch ``query`` of ``image`` (the probe slice,
+    image 0 of ``maps``), by ``rollout_fn`` (the student's ``attention_rollout`` or the
+    course's): prints how much of it stays on the patch against an even spread, and draws it
+    (``viz.attention_snapshots`` at training ``step``). Returns the B x T x T rollout."""
+    from medsynth_nb import viz
+
+    rollout = rollout_fn([m.detach().cpu() for m in maps])
+    tokens = rollout.shape[-1]
+    print(f"the patch keeps {float(rollout[0, query, query]):.1%} of its own rollout; an even spread would give "
+          f"each of the {tokens} tokens {1 / tokens:.1%}")
+    viz.attention_snapshots({step: rollout}, image, model.token_grid, model.patch_pixels, query)
+    return rollout

@@ -88,13 +88,10 @@ def sparsification_by(curve, estimates: dict, slices, report: pd.DataFrame, meth
     AUSE and AURG of these curves beside the course's ``report`` (``uncertainty.error_prediction``)."""
     from medsynth_nb import viz
 
-    head = slices.tissue > 0  # as in the course's report: air would flatter every map
     estimate = estimates[method]
-    std, error = estimate["std"][head], np.abs(estimate["mean"] - slices.images[target])[head]
-    fractions = scores.DEFAULT_FRACTIONS
-    table = pd.DataFrame({"fraction_removed": fractions,
-                          "by_uncertainty": np.asarray(curve(std, error, fractions), dtype=float),
-                          "oracle": np.asarray(curve(error, error, fractions), dtype=float), "random": 1.0})
+    error = np.abs(estimate["mean"] - slices.images[target])
+    # Inside the head, as in the course's report: air would flatter every map.
+    table = scores.sparsification(estimate["std"], error, mask=slices.tissue > 0, curve=curve)
     viz.sparsification_plot({method: table})
     return pd.DataFrame({"these curves": [scores.ause(table), scores.aurg(table)],
                          "course's report": [report.loc[method, "ause"], report.loc[method, "aurg"]]},

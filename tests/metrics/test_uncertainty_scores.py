@@ -214,3 +214,18 @@ def test_region_ratio_by_hand():
     assert ue.region_ratio(values, region, mask) == pytest.approx(4.0 / 1.5)  # the 9 lies outside the mask
     with pytest.raises(ValueError, match="some inside and some outside"):
         ue.region_ratio(values, np.zeros_like(region), mask)
+
+
+def test_sparsification_computes_its_curves_with_the_curve_it_is_given(error):
+    uncertainty = np.random.default_rng(3).random(error.shape)
+    calls = []
+
+    def curve(ranking, err, fractions):
+        calls.append(ranking.shape)
+        return ue.sparsification_curve(ranking, err, fractions) * 2
+
+    doubled = ue.sparsification(uncertainty, error, curve=curve)
+    plain = ue.sparsification(uncertainty, error)
+    assert len(calls) == 2, "one call for the map, one for the oracle"
+    np.testing.assert_allclose(doubled["by_uncertainty"], 2 * plain["by_uncertainty"])
+    np.testing.assert_allclose(doubled["oracle"], 2 * plain["oracle"])
