@@ -9,7 +9,8 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 nb_execution_mode = "off"          # pages show the outputs of an executed run, never run here
 nb_merge_streams = True
-# Widgets have no live kernel on a static page: their text form is shown instead.
+# Widgets have no kernel on a static page: course/static_widgets.py turns them into plain outputs first;
+# one it cannot (no saved state) shows its text form.
 nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]
 
 html_theme = "sphinx_book_theme"

@@ -31,6 +31,7 @@ import nbformat
 
 from medsynth_nb.course.notebook_runner import run_chapter
 from medsynth_nb.course.results import ROOT, commit, machine
+from medsynth_nb.course.static_widgets import freeze_widgets
 from medsynth_nb.io import atomic_write
 
 NOTEBOOKS = ROOT / "notebooks"
@@ -117,8 +118,9 @@ def _title(nb: nbformat.NotebookNode) -> str:
 
 def chapter_page(executed: nbformat.NotebookNode, chapter: Path) -> nbformat.NotebookNode:
     """The executed chapter as a site page: its learning goals become the page's summary box
-    (and its meta description), followed by the launch links and where the outputs come from."""
-    page = nbformat.from_dict(executed)
+    (and its meta description), followed by the launch links and where the outputs come from;
+    its widgets are shown as the run left them (``static_widgets``)."""
+    page = freeze_widgets(executed)
     start, end, goals = _goals_block(page)
     run = page.metadata.get("medsynth", {})
     lab = f"https://mybinder.org/v2/gh/{REPOSITORY}/main?urlpath=lab/tree/notebooks/{chapter.name}"
