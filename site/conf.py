@@ -4,7 +4,9 @@ project = "MedSynth Notebooks"
 author = "MedSynth Notebooks contributors"
 copyright = "MedSynth Notebooks contributors, Apache-2.0"
 
-extensions = ["myst_nb"]
+# MathJax from the site itself (sphinx-mathjax-offline ships MathJax 3.2.2), not from a CDN: the pages' equations
+# render on a workshop machine without internet too.
+extensions = ["myst_nb", "sphinx-mathjax-offline"]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 nb_execution_mode = "off"          # pages show the outputs of an executed run, never run here

@@ -66,6 +66,8 @@ def test_the_site_has_one_page_per_chapter_with_goals_launch_links_and_results(t
         assert f"colab.research.google.com/github/{site.REPOSITORY}/blob/main/notebooks/{chapter.name}" in page
         assert "smoke profile" in page
         assert re.search(r"Exercise|exercise", page)
+        assert 'src="../_static/mathjax/tex-chtml.js"' in page and "cdn.jsdelivr.net" not in page, "MathJax offline"
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()
     assert (html / "results.html").exists() and "results.html" in index
 
 
