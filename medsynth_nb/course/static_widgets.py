@@ -24,8 +24,8 @@ INTERACTIVE_NOTE = ("<p><em>Interactive in Jupyter: run the chapter (Colab, Bind
 _CONTROLS = {"IntSliderModel", "FloatSliderModel", "FloatLogSliderModel", "IntRangeSliderModel",
              "FloatRangeSliderModel", "DropdownModel", "ToggleButtonsModel", "RadioButtonsModel", "SelectModel",
              "SelectMultipleModel", "SelectionSliderModel", "CheckboxModel", "ToggleButtonModel", "TextModel",
-             "BoundedIntTextModel", "BoundedFloatTextModel", "IntTextModel", "FloatTextModel", "ButtonModel",
-             "FileUploadModel", "EventModel", "AnyModel"}
+             "BoundedIntTextModel", "BoundedFloatTextModel", "IntTextModel", "FloatTextModel"}
+_WITHOUT_VALUE = {"ButtonModel", "FileUploadModel", "EventModel", "AnyModel"}  # interactive, nothing to show
 LINE_STYLE = "font-family: monospace; font-size: 0.8em"  # a progress line as small as a log line
 _BOXES = {"HBoxModel", "VBoxModel", "BoxModel", "GridBoxModel", "AccordionModel", "TabModel"}
 
@@ -34,10 +34,8 @@ def _html(text: str) -> dict:
     return nbformat.v4.new_output("display_data", data={"text/html": text})
 
 
-def _control(state: dict, name: str) -> str:
-    """A control's label and value as inline HTML; empty for one without a value to show."""
-    if name in ("ButtonModel", "FileUploadModel", "EventModel", "AnyModel"):
-        return ""
+def _control(state: dict) -> str:
+    """A control's label and value as inline HTML."""
     labels = state.get("_options_labels")
     if labels is not None:
         index = state.get("index")
@@ -89,8 +87,9 @@ class _Page:
             self.line.append(f'<progress value="{state.get("value", 0)}" max="{state.get("max", 100)}"></progress>')
         elif name in _CONTROLS:
             self.interactive = True
-            if text := _control(state, name):
-                self.line.append(text)
+            self.line.append(_control(state))
+        elif name in _WITHOUT_VALUE:
+            self.interactive = True
 
 
 def static_outputs(outputs: list, models: dict) -> list:

@@ -48,7 +48,6 @@ def _cycle_loss_cases() -> list[Case]:
 check_cycle_loss = CodingExercise(
     name="cycle_loss",
     course=cycle_loss,  # its fake_b/fake_a are for the model's step, which has them already
-    where="medsynth_nb.models.cyclegan.cycle_loss",
     cases=_cycle_loss_cases,
     hint="two round trips: A -> B -> A compares g_ba(g_ab(real_a)) with real_a, B -> A -> B compares "
          "g_ab(g_ba(real_b)) with real_b; each is the mean absolute difference, and the loss is their sum.",

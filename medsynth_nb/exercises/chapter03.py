@@ -105,7 +105,7 @@ def ddim_by_hand(step, model, slices, task, index: int = 0, steps: int = 10, see
     alpha_bar = scheduler.alphas_cumprod.to(device)
     x = torch.randn((1, 1, *source.shape[2:]), generator=torch.Generator(device).manual_seed(seed), device=device)
     for t in scheduler.timesteps.tolist():
-        output = net(model._inputs(x, source), torch.full((1,), t, device=device))
+        output = net(model.network_input(x, source), torch.full((1,), t, device=device))
         # The previous step as MONAI takes it: t - T / steps, and abar = 1 past the start of the schedule.
         prev = t - model.config["num_train_timesteps"] // steps
         alpha_bar_prev = alpha_bar[prev] if prev >= 0 else torch.ones((), device=device)

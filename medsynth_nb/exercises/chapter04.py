@@ -58,7 +58,6 @@ def _rollout_cases() -> list[Case]:
 check_attention_rollout = CodingExercise(
     name="attention_rollout",
     course=attention.attention_rollout,
-    where="medsynth_nb.analysis.attention.attention_rollout",
     cases=_rollout_cases,
     hint="per layer: the mean over the heads (dim 1), then 0.5 * that + 0.5 * the identity (torch.eye), each row "
          "divided by its sum; then multiply through the layers in forward order with the later layer on the left: "

@@ -73,7 +73,6 @@ def _sparsification_cases() -> list[Case]:
 check_sparsification_curve = CodingExercise(
     name="sparsification_curve",
     course=scores.sparsification_curve,
-    where="medsynth_nb.metrics.uncertainty.sparsification_curve",
     cases=_sparsification_cases,
     hint="order the pixels by uncertainty, most uncertain first (np.argsort of -uncertainty); for each fraction f "
          "drop the first k = round(f * n) of them, but at most n - 1 so one pixel stays, and divide the mean error "

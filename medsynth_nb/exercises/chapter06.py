@@ -91,7 +91,6 @@ def _regions_cases() -> list[Case]:
 check_tumor_regions = CodingExercise(
     name="tumor_regions",
     course=tumor_regions,
-    where="medsynth_nb.models.lesion_segmenter.tumor_regions",
     cases=_regions_cases,
     hint="return {'wt': ..., 'tc': ..., 'et': ...}, boolean arrays of the labels' shape: the whole tumour is every "
          "tumour code (1, 2 and 3), the core necrosis and enhancing (1 and 3; np.isin helps), the enhancing tumour "

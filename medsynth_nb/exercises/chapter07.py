@@ -48,7 +48,6 @@ def _data_consistency_cases() -> list[Case]:
 check_data_consistency = CodingExercise(
     name="data_consistency",
     course=data_consistency,
-    where="medsynth_nb.data.measurement.data_consistency",
     cases=_data_consistency_cases,
     hint="take the guess's k-space (torch.fft.fft2(guess.to(torch.complex64), norm='ortho')), keep the measurement "
          "on the measured lines (torch.where(lines, kspace, guess_k): lines broadcasts over the images), go back "

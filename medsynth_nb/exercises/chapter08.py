@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from medsynth_nb.data.growth import Gompertz
+from medsynth_nb.data.growth import Gompertz, sphere_volume_ml
 from medsynth_nb.exercises.coding import Case, CodingExercise
 from medsynth_nb.exercises.verdict import check, verdict
 
@@ -82,7 +82,6 @@ def growth_table(volume, series, n_subjects: int = 4) -> pd.DataFrame:
     at every visit: as the phantom rendered it (a sphere of the core's radius) and by
     ``volume`` (the student's gompertz_volume or the course's) from the first visit's core,
     the subject's rate and the visit days."""
-    from medsynth_nb.data.growth import sphere_volume_ml
     from medsynth_nb.data.longitudinal import CARRYING_ML
 
     rows = []

@@ -24,6 +24,8 @@ def check_frechet_1d(answer: float, reference, sample) -> bool:
 
 
 def _course_frechet_distance(reference, features):
+    # Imported when called, as this module's checks do: metrics.realism loads MONAI's metrics and
+    # scikit-image (about 4 s), which the chapter's other exercises do not need.
     from medsynth_nb.metrics.realism import frechet_distance
 
     return frechet_distance(reference, features)

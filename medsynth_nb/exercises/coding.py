@@ -97,22 +97,24 @@ def _compare(got, expected, rtol: float, atol: float) -> str | None:
 @dataclass(frozen=True)
 class CodingExercise:
     """A coding exercise: the function ``name`` the student writes, the course
-    implementation that takes over (``course``, found at ``where``), known inputs
+    implementation that takes over (``course``, found at ``where``: by default the module and
+    name of ``course``; give it when ``course`` wraps another function), known inputs
     (``cases``, built fresh and seeded on every check) and a ``hint`` shown when an answer
     differs. Calling it with the student's function prints the verdict and returns the
     function to use."""
 
     name: str
     course: Callable
-    where: str
     cases: Callable[[], list[Case]]
     hint: str
     good: str = ""   # what a right answer shows, said after "Correct."
+    where: str = ""
     rtol: float = 1e-4
     atol: float = 1e-5
 
     def review(self, student) -> Review:
-        takes_over = f"The course's own implementation (`{self.where}`) is used below, so the chapter runs on."
+        where = self.where or f"{self.course.__module__}.{self.course.__qualname__}"
+        takes_over = f"The course's own implementation (`{where}`) is used below, so the chapter runs on."
         if not callable(student):
             return Review("wrong", f"❌ Pass the function itself, `{self.name}`, not its result "
                                    f"(got a {type(student).__name__}). " + takes_over, self.course)
@@ -130,8 +132,8 @@ class CodingExercise:
                                           "cells again.", self.course)
                 raise
             except Exception as error:  # the student's code failed: say where, keep the chapter running
-                where = traceback.extract_tb(error.__traceback__)[-1]
-                line = f"line {where.lineno}" + (f": `{where.line.strip()}`" if where.line else "")
+                frame = traceback.extract_tb(error.__traceback__)[-1]
+                line = f"line {frame.lineno}" + (f": `{frame.line.strip()}`" if frame.line else "")
                 return Review("wrong", f"❌ Not yet. On {case.description}, `{self.name}` raised "
                                        f"{type(error).__name__}: {error} ({line}). Hint: {self.hint} {takes_over}",
                               self.course)

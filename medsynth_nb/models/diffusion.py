@@ -99,7 +99,9 @@ class DiffusionSynthesiser(nn.Module):
         scheduler.set_timesteps(steps or self.config["num_train_timesteps"])
         return scheduler
 
-    def _inputs(self, noisy: torch.Tensor, source: torch.Tensor | None) -> torch.Tensor:
+    def network_input(self, noisy: torch.Tensor, source: torch.Tensor | None) -> torch.Tensor:
+        """What the U-Net sees: the noisy image, with the source's channels (scaled to [-1, 1])
+        concatenated when the model is conditional."""
         if not self.conditional:
             return noisy
         if source is None or source.shape[1] != self.config["in_channels"]:
@@ -120,7 +122,7 @@ class DiffusionSynthesiser(nn.Module):
         target = {"epsilon": noise, "sample": x0}.get(self.config["prediction"])
         if target is None:
             target = self.scheduler.get_velocity(x0, noise, t)
-        loss = F.mse_loss(self.net(self._inputs(noisy, batch.get("source")), t), target)
+        loss = F.mse_loss(self.net(self.network_input(noisy, batch.get("source")), t), target)
         update(loss, "net")
         self.ema.update_parameters(self.net)
         return {"mse": loss}
@@ -173,7 +175,7 @@ class DiffusionSynthesiser(nn.Module):
             timesteps = timesteps[timesteps <= strength * self.config["num_train_timesteps"]]
             x = scheduler.add_noise(start.to(device) * 2 - 1, x, timesteps[:1].to(device))
         for t in tqdm(timesteps, desc=f"{sampler} sampling", disable=not progress, leave=False):
-            output = net(self._inputs(x, source), torch.full((shape[0],), int(t), device=device))
+            output = net(self.network_input(x, source), torch.full((shape[0],), int(t), device=device))
             if correct is not None:
                 output = correct((output + 1) / 2) * 2 - 1
             x, _ = scheduler.step(output, int(t), x, generator=generator)
