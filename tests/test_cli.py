@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 
+from medsynth_nb import metrics
 from medsynth_nb.cli import main
 from medsynth_nb.data import physics
 from medsynth_nb.engine.checkpoints import read_checkpoint
@@ -66,9 +67,15 @@ def test_train_writes_metrics_and_checkpoint(train_run):
     assert (out / CHECKPOINT_NAME).is_file()
     result = json.loads((out / "metrics.json").read_text())
     assert result["task"] == "t1:t2" and result["profile"] == "smoke" and result["steps"] == 10
+    # Against the acquired target the phantom also gives the ceiling (a perfect synthesiser) and the gap closed.
+    assert set(result["test_vs_acquired"]) == {"unet", "lookup_baseline", metrics.CEILING}
+    assert set(result["test_vs_clean"]) == {"unet", "lookup_baseline"}
+    gap = {method: row["gap closed (psnr)"] for method, row in result["test_vs_acquired"].items()}
+    assert gap["lookup_baseline"] == 0 and gap[metrics.CEILING] == 1
+    assert result["test_vs_acquired"][metrics.CEILING]["blur_mm"] == 0
     for against in ("test_vs_acquired", "test_vs_clean"):
-        assert set(result[against]) == {"unet", "lookup_baseline"}, against
         for method, row in result[against].items():
+            assert "blur_mm" in row  # NaN where a 10-step model does not resemble its truth
             for key in ("psnr", "ssim", "mae"):
                 assert math.isfinite(row[key]), (against, method, key)
             assert row["subjects"] == len(result["test_subjects"])
@@ -149,7 +156,8 @@ def test_leaderboard_trains_scores_and_reuses_its_runs(tmp_path, capsys):
             "--out", str(out)]
     assert main(args) == 0
     text = (out / "leaderboard.md").read_text()
-    for row in ("| unet |", "| pix2pix |", "| lookup baseline |", "ResViT", "not comparable", "| 4 | steps |"):
+    for row in ("| unet |", "| pix2pix |", "| lookup baseline |", "| ceiling (noise-free acquisition) |", "ResViT",
+                "not comparable", "| 4 | steps |", "gap closed (psnr)", "blur_mm"):
         assert row in text
     assert (out / "unet" / CHECKPOINT_NAME).exists() and (out / "tissue_segmenter" / CHECKPOINT_NAME).exists()
     # A second run reuses the runs (their budget is spent) and refuses to replace the table silently.

@@ -21,7 +21,8 @@ GM, WM = 2, 3  # tissue codes (phantom.TISSUE_LABELS)
 
 def gm_wm_contrast(images: np.ndarray, test: SliceSet) -> float:
     """(WM - GM) / WM of the mean intensities over the test slices: the T1w contrast that
-    a low field loses (its T1s are shorter and closer together)."""
+    a low field loses (its T1s are shorter and closer together). Signed: below 0 where grey
+    matter, with its higher proton density, comes out brighter than white matter."""
     wm, gm = images[test.tissue == WM].mean(), images[test.tissue == GM].mean()
     return float((wm - gm) / wm)
 
@@ -34,8 +35,10 @@ def _deep_white_matter(test: SliceSet) -> np.ndarray:
 
 def enhancement_table(images: dict, test: SliceSet, task: str, pixel_mm: float) -> pd.DataFrame:
     """One row per method, against the clean high-field target (inside the head): PSNR,
-    SSIM, MAE (means over test subjects), effective resolution (FWHM, mm, against the
-    tissue map: whatever the contrast), the noise left in deep white matter, and the GM/WM
+    SSIM, MAE and ``blur_mm`` (``metrics.evaluate``'s extra blur against the truth, FWHM in
+    mm; fair only for an image in the truth's contrast), means over test subjects; effective
+    resolution (``resolution_fwhm_mm``, against the tissue map: fair whatever the contrast,
+    so also for the low-field input), the noise left in deep white matter, and the GM/WM
     contrast (the truth's in its own row)."""
     task = parse_task(task)
     truth = test.clean[task.target]
@@ -44,6 +47,7 @@ def enhancement_table(images: dict, test: SliceSet, task: str, pixel_mm: float) 
     for method, stack in {**images, "high-field truth": truth}.items():
         scores = evaluate(stack, test, task, against="clean").mean()
         rows[method] = {"psnr": scores["psnr"], "ssim": scores["ssim"], "mae": scores["mae"],
+                        "blur_mm": scores["blur_mm"],
                         "resolution_fwhm_mm": resolution_fwhm_mm(stack, test.tissue, head, pixel_mm),
                         "wm_noise": noise_in_region(stack, truth, deep_wm),
                         "gm_wm_contrast": gm_wm_contrast(stack, test)}

@@ -30,7 +30,8 @@ INTENDED_USE = ("Teaching and research on the course's phantom: comparing synthe
 NOT_FOR = ("Diagnosis, treatment planning or any decision about a patient; replacing an acquired scan; measuring "
            "lesions or tissue volumes for care; data from scanners, sites or populations it was not evaluated on.")
 _METRIC_NAMES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "mae": "MAE (normalised)",
-                 "mae_hu": "MAE (HU)", "sharpness": "sharpness (1 = as real)", "mae_tumor": "MAE inside tumours"}
+                 "mae_hu": "MAE (HU)", "blur_mm": "blur (mm, 0 = as sharp as the truth)",
+                 "mae_tumor": "MAE inside tumours"}
 
 
 def model_card(card: Scorecard, *, model_config: dict, data_info: dict, profile: str, steps: int, seed: int,
@@ -70,7 +71,9 @@ def model_card(card: Scorecard, *, model_config: dict, data_info: dict, profile:
                   markdown_table(pd.DataFrame({"value": pd.Series(card.realism)})),
                   "Realism distances are 0 for images with the statistics of real scans; the tissue Dice is the "
                   "course's tissue segmenter on these images (and on the real scans, for comparison).", ""]
-    lines += ["## Where the error is (MAE per tissue)", markdown_table(card.per_tissue.to_frame("MAE")), "",
+    lines += ["## Where the error is (MAE per tissue)", markdown_table(card.per_tissue.to_frame("MAE")),
+              "Each tissue's row is its interior (pixels whose neighbours are all that tissue); the boundary row "
+              "is every pixel next to another tissue, where partial volume and edges make the error.", "",
               "## Failure modes", "Measured on this model:"]
     lines += [f"- {mode}: {result}" for mode, result in (measured_failures or {}).items()] or ["- none measured"]
     lines += ["", "Measured in the course for models of this kind (see the chapters):"]

@@ -2,16 +2,21 @@
 
 ``score_synthesis`` takes any method's predictions of a test set (a 2-D, 2.5-D or 3-D
 model, a diffusion sample, a baseline) and measures, on the held-out subjects:
-- fidelity per subject: PSNR, SSIM, MS-SSIM, MAE (and MAE in HU for CT), sharpness, and
-  the MAE inside the tumours; means over subjects with a 95 % t-interval (subjects, not
-  slices, are the independent samples);
-- where the error is: MAE per tissue;
+- fidelity per subject: PSNR, SSIM, MS-SSIM, MAE (and MAE in HU for CT), ``blur_mm`` (the
+  extra blur against the noise-free truth, FWHM in mm: 0 = as sharp as the truth, lower is
+  sharper) and the MAE inside the tumours; means over subjects with a 95 % t-interval
+  (subjects, not slices, are the independent samples);
+- where the error is: MAE in each tissue's interior, and one "boundary" row for the pixels
+  next to another tissue (an edge error is not a tissue's error);
 - realism and a downstream task, when a ``RealismScorer`` is given: the distances of
   ``analysis.realism`` and the tissue segmenter's Dice on the synthetic images beside its
   Dice on the real ones.
-``leaderboard`` lines scorecards up; ``PUBLISHED_ANCHORS`` are published figures on real
-data, beside which the phantom's numbers are *not* comparable (another anatomy, noise,
-resolution and normalisation): they show the scale of real results, not a ranking.
+``score_ceiling`` scores a perfect synthesiser the same way (the noise-free acquisition,
+``metrics.ceiling``); ``leaderboard`` lines scorecards up and, given the baseline's row and
+the ceiling's card, says how much of the gap between them each row closed.
+``PUBLISHED_ANCHORS`` are published figures on real data, beside which the phantom's numbers
+are *not* comparable (another anatomy, noise, resolution and normalisation): they show the
+scale of real results, not a ranking.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from monai.metrics import MultiScaleSSIMMetric
 from scipy.stats import t as student_t
 
 from medsynth_nb.data.phantom import TISSUE_LABELS
-from medsynth_nb.metrics.evaluation import error_by_label, evaluate, predict_set
+from medsynth_nb.metrics.evaluation import CEILING, error_by_label, evaluate, gap_closed, predict_set
 from medsynth_nb.tasks import parse_task
 
 # Wang et al.'s first three scale weights: 96-pixel slices are too small for five 11-pixel scales.
@@ -78,7 +83,7 @@ class Scorecard:
     name: str
     task: str
     per_subject: pd.DataFrame   # one row per test subject
-    per_tissue: pd.Series       # MAE per tissue, all test pixels
+    per_tissue: pd.Series       # MAE in each tissue's interior, and on the tissue boundaries
     realism: dict               # realism distances and tissue Dice (empty without a scorer)
 
     @property
@@ -123,9 +128,20 @@ def score_model(name: str, model, data, task, *, scorer=None, device="cpu") -> S
     return score_synthesis(name, predict_set(model.predict, data, task, device=device), data, task, scorer=scorer)
 
 
-def leaderboard(cards) -> pd.DataFrame:
+def score_ceiling(data, task, *, scorer=None) -> Scorecard:
+    """The scorecard of a perfect synthesiser, named ``CEILING``: the target's noise-free
+    acquisition (``data.noise_free``; the phantom's only) scored like any prediction."""
+    task = parse_task(task)
+    if data.noise_free is None:
+        raise ValueError("These data have no noise-free acquisition (real scans): a task's ceiling needs the phantom.")
+    return score_synthesis(CEILING, data.noise_free[task.target], data, task, scorer=scorer)
+
+
+def leaderboard(cards, baseline: str | None = None) -> pd.DataFrame:
     """Scorecards (a list or {name: card}) side by side, one row each, best PSNR first;
-    they must score the same task on the same subjects."""
+    they must score the same task on the same subjects. With ``baseline`` (a card's name)
+    and a ``CEILING`` card among them, also ``gap closed (psnr)``: the fraction of the way
+    from the baseline to the ceiling each row went (``metrics.gap_closed``)."""
     cards = list(cards.values()) if isinstance(cards, dict) else list(cards)
     tasks = {card.task for card in cards}
     subjects = {tuple(card.per_subject.index) for card in cards}
@@ -133,4 +149,9 @@ def leaderboard(cards) -> pd.DataFrame:
         raise ValueError(f"A leaderboard compares one task on the same subjects; got tasks {sorted(tasks)} and "
                          f"{len(subjects)} different subject lists.")
     table = pd.DataFrame({card.name: card.headline() for card in cards}).T
+    if baseline is not None:
+        if CEILING not in table.index:
+            raise ValueError(f"The gap closed from {baseline!r} needs the ceiling's card among the cards "
+                             "(score_ceiling).")
+        table = table.join(gap_closed(table, baseline, CEILING))
     return table.sort_values("psnr", ascending=False)

@@ -21,7 +21,8 @@ Each method states its cost (forward passes per image, training runs) and, where
 the differentiable model whose attributions explain its output (``method.model``).
 
 ``estimate_set`` runs a method over a set of slices and ``error_prediction`` scores the
-results against the truth; ``Shift``, ``shift_scores``, ``group_scores`` and
+results against the truth, each method beside its floor (``with_edge_baseline``: the edge map
+of the prediction it scores, which ranks errors for nothing); ``Shift``, ``shift_scores``, ``group_scores`` and
 ``ood_auroc_table`` ask whether the uncertainty rises on inputs unlike the training data.
 """
 from __future__ import annotations
@@ -37,7 +38,10 @@ import torch
 from tqdm.auto import tqdm
 
 from medsynth_nb.data.slices import SliceSet
+from medsynth_nb.metrics.uncertainty import edge_magnitude, uncertainty_report
 from medsynth_nb.tasks import Task, parse_task
+
+EDGE_BASELINE = "edge magnitude (baseline)"
 
 
 @dataclass
@@ -321,9 +325,39 @@ def group_scores(estimates: dict[str, dict], slices: SliceSet, groups: dict[str,
             for name, scores in per_slice.items()}
 
 
+def baseline_of(method: str) -> str:
+    """The name of the baseline row of ``method``'s own prediction."""
+    return f"{EDGE_BASELINE} of {method}"
+
+
+def without_baselines(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a report that are uncertainty methods, its edge-map baselines left out."""
+    return table.loc[[name for name in table.index if not str(name).startswith(EDGE_BASELINE)]]
+
+
+def with_edge_baseline(maps: dict, predictions) -> dict:
+    """``maps`` ({method: uncertainty map}) with the floor every map must clear added: the edge
+    magnitude (``metrics.uncertainty.edge_magnitude``) of the prediction whose error it ranks.
+    Every synthesiser errs most at edges, so its own edge map ranks its errors for nothing; an
+    uncertainty method earns its cost only where it does better. ``predictions``: the one
+    N x H x W prediction all the maps are about (one entry ``EDGE_BASELINE``), or {method: its
+    own prediction} (an entry ``baseline_of(method)`` after each method's)."""
+    if not isinstance(predictions, dict):
+        return {**maps, EDGE_BASELINE: edge_magnitude(predictions)}
+    return {name: value for method, uncertainty_map in maps.items()
+            for name, value in ((method, uncertainty_map), (baseline_of(method), edge_magnitude(predictions[method])))}
+
+
+def report_with_baseline(maps: dict, prediction, error, mask=None) -> pd.DataFrame:
+    """``metrics.uncertainty.uncertainty_report`` of ``maps``, all about one ``prediction``
+    whose ``error`` they should rank, with the row ``EDGE_BASELINE`` (its edge map) below them."""
+    return uncertainty_report(with_edge_baseline(maps, prediction), error, mask)
+
+
 @dataclass
 class ErrorPrediction:
-    """``error_prediction``'s answer: ``report`` (one row per method), and per method the
+    """``error_prediction``'s answer: ``report`` (one row per method, each followed by its
+    edge-map baseline), and per method the
     ``coverage`` table (``metrics.uncertainty.interval_coverage``) and the sparsification
     ``curves`` (``metrics.uncertainty.sparsification``) behind it, for the plots."""
 
@@ -339,24 +373,30 @@ def error_prediction(estimates: dict[str, dict], slices: SliceSet, target: str) 
     truth inside the 90 % interval (mean ± 1.645 std, read as Gaussian); ``subject rank corr``
     (``subject_rank_correlation``); how many times more uncertain and more wrong it is on
     tumour pixels than on the rest of the head (``region_ratio``); and the PSNR of its mean,
-    averaged over slices."""
+    averaged over slices. After each method, its floor: the row ``baseline_of(method)``, the
+    edge map of the method's own mean scored against the same error (``with_edge_baseline``;
+    an edge map is no standard deviation, so its calibration and PSNR cells are empty)."""
     from medsynth_nb.metrics import psnr
     from medsynth_nb.metrics import uncertainty as ue
 
     truth, head, tumor = slices.images[target], slices.tissue > 0, slices.tumor > 0
-    errors = {name: np.abs(e["mean"] - truth) for name, e in estimates.items()}
-    stds = {name: e["std"] for name, e in estimates.items()}
-    report = ue.uncertainty_report(stds, errors, head)
+    maps = with_edge_baseline({name: e["std"] for name, e in estimates.items()},
+                              {name: e["mean"] for name, e in estimates.items()})
+    errors = {name: np.abs(estimates[method]["mean"] - truth) for method in estimates
+              for name in (method, baseline_of(method))}
+    report = ue.uncertainty_report(maps, errors, head)
     coverage = {name: ue.interval_coverage(e["mean"], e["std"], truth, distribution="gaussian", mask=head)
                 for name, e in estimates.items()}
     for name in report.index:
-        report.loc[name, "calibration error"] = ue.calibration_error(coverage[name])
-        report.loc[name, "90 % interval holds"] = coverage[name].set_index("nominal").loc[0.9, "observed"]
+        method = name in estimates  # a baseline row has no interval and no PSNR of its own
+        report.loc[name, "calibration error"] = ue.calibration_error(coverage[name]) if method else np.nan
+        report.loc[name, "90 % interval holds"] = (coverage[name].set_index("nominal").loc[0.9, "observed"]
+                                                   if method else np.nan)
         report.loc[name, "subject rank corr"] = ue.subject_rank_correlation(
-            ue.per_subject(stds[name], errors[name], slices.subject_ids, head))
-        report.loc[name, "std tumour / rest"] = ue.region_ratio(stds[name], tumor, head)
+            ue.per_subject(maps[name], errors[name], slices.subject_ids, head))
+        report.loc[name, "std tumour / rest"] = ue.region_ratio(maps[name], tumor, head)
         report.loc[name, "error tumour / rest"] = ue.region_ratio(errors[name], tumor, head)
         report.loc[name, "PSNR of the mean (dB)"] = float(
-            psnr(estimates[name]["mean"][:, None], truth[:, None], head[:, None]).mean())
-    return ErrorPrediction(report, coverage, {name: ue.sparsification(stds[name], errors[name], head)
+            psnr(estimates[name]["mean"][:, None], truth[:, None], head[:, None]).mean()) if method else np.nan
+    return ErrorPrediction(report, coverage, {name: ue.sparsification(maps[name], errors[name], head)
                                               for name in estimates})

@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 
-def plane_wave_field(seed: int, coords_mm: np.ndarray, wavelength_mm: tuple[float, float],
+def plane_wave_field(seed: int | list[int], coords_mm: np.ndarray, wavelength_mm: tuple[float, float],
                      channels: int = 1, n_waves: int = 8) -> np.ndarray:
     """Field of shape ``coords_mm.shape[:-1] + (channels,)`` with zero mean and about unit
-    variance per channel, for the same ``seed`` always the same field."""
+    variance per channel, for the same ``seed`` (an integer or a list of them, as numpy's
+    ``default_rng`` takes) always the same field."""
     rng = np.random.default_rng(seed)
     directions = rng.normal(size=(channels, n_waves, 3))
     directions /= np.linalg.norm(directions, axis=-1, keepdims=True)

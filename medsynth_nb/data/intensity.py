@@ -14,12 +14,15 @@ CT_WINDOW_HU = (-1000.0, 2000.0)
 MR_PERCENTILE = 99.5
 
 
-def normalize(volume: np.ndarray, modality: str, head: np.ndarray) -> np.ndarray:
-    """Map a subject's image to [0, 1] (see the module docstring)."""
+def normalize(volume: np.ndarray, modality: str, head: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
+    """Map a subject's image to [0, 1] (see the module docstring). ``like``: take the MR/PET
+    scale from this image instead (the noise-free acquisition is put on its acquired image's
+    scale, so that the two can be compared)."""
     if modality == "ct":
         lo, hi = CT_WINDOW_HU
         return np.clip((volume - lo) / (hi - lo), 0, 1).astype(np.float32)
-    scale = np.percentile(volume[head], MR_PERCENTILE) if head.any() else volume.max()
+    reference = volume if like is None else like
+    scale = np.percentile(reference[head], MR_PERCENTILE) if head.any() else reference.max()
     return np.clip(volume / max(float(scale), 1e-8), 0, 1).astype(np.float32)
 
 

@@ -11,8 +11,10 @@
 3. **Clean contrasts** - each tissue's signal from the physics (``physics``), mixed by
    the fractions: T1w, T2w, PD, FLAIR, T1ce (gadolinium), CT (HU), FDG-PET (blurred to
    PET resolution).
-4. **Acquisition** - bias field, site blur and noise: Rician for MR, Gaussian for CT,
-   Poisson-distributed counts for PET.
+4. **Acquisition** - receive field, site blur and noise: Rician for MR, Gaussian for CT,
+   Poisson-distributed counts for PET. As on a scanner, the receive-coil sensitivity is one
+   smooth field for the whole session (every MR sequence of a subject's visit at a site), and
+   only a small transmit-related term differs between sequences (``physics.Site``).
 
 Everything is driven by the seed, through separate random streams, so the same seed
 gives identical images and a new tumour label map re-renders the *same* subject with
@@ -42,7 +44,8 @@ from medsynth_nb.orientation import FOV_MM  # noqa: F401 (phantom.FOV_MM: the gr
 
 TISSUE_LABELS = {0: "air", 1: "csf", 2: "gm", 3: "wm", 4: "bone", 5: "fat", 6: "tumor"}
 # Streams of randomness, so that e.g. a new tumour does not change the noise.
-_ANATOMY, _TUMOR, _TISSUES, _NOISE = range(4)
+_ANATOMY, _TUMOR, _TISSUES, _NOISE, _RECEIVE, _TRANSMIT = range(6)
+FIELD_WAVELENGTH_MM = (200.0, 400.0)  # receive and transmit fields vary over the head, not within a gyrus
 HEAD_CENTER_MM = (0.0, -18.0, 20.0)
 
 
@@ -50,8 +53,10 @@ HEAD_CENTER_MM = (0.0, -18.0, 20.0)
 class Subject:
     """One phantom subject on a voxel grid.
 
-    ``images`` are acquired (bias, blur, noise); ``clean`` are the noise-free truth.
-    MR images are in arbitrary units, CT in HU, PET in relative uptake (WM = 1).
+    ``images`` are acquired (receive field, blur, noise); ``clean`` are the tissue contrasts
+    without any of these; ``noise_free`` is the acquisition without its noise (field and blur
+    kept): the best any synthesiser can predict of ``images``, since the noise is drawn anew
+    for every image. MR images are in arbitrary units, CT in HU, PET in relative uptake (WM = 1).
     """
 
     subject_id: str
@@ -62,6 +67,7 @@ class Subject:
     affine: np.ndarray               # voxel -> mm
     params: dict                     # JSON-able: seed, site, physics, tumour, geometry
     fractions: np.ndarray = field(repr=False)  # healthy tissue fractions, TISSUES[:7] x grid
+    noise_free: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -174,7 +180,7 @@ def _healthy_fractions(coords: np.ndarray, geo: dict) -> np.ndarray:
     diploe = bone - cortical - sinus_air
     fat = _ramp(dist, thick) * (1 - _ramp(dist, thick + geo["scalp_mm"]))
     outside = 1 - ic
-    air = 1 - bone - fat
+    air = 1 - bone - fat + sinus_air  # the sinus is air: every voxel's fractions sum to one
     return np.stack([air * outside, csf, gm, wm, cortical * outside, diploe * outside, fat * outside]).astype(np.float32)
 
 
@@ -248,7 +254,7 @@ def render(subject: Subject, tumor: TumorParams | np.ndarray | None) -> Subject:
     clean["pet"] = _blur(clean["pet"], site.pet_fwhm_mm, spacing)
     subject.clean, subject.tumor = clean, labels
     subject.tissue = _tissue_map(subject.fractions, labels)
-    subject.images = _acquire(clean, subject, site, signals, coords, spacing)
+    subject.images, subject.noise_free = _acquire(clean, subject, site, signals, coords, spacing)
     return subject
 
 
@@ -294,19 +300,33 @@ def _blur(image: np.ndarray, fwhm_mm: float, spacing: np.ndarray) -> np.ndarray:
     return ndimage.gaussian_filter(image, sigma, mode="nearest").astype(np.float32)
 
 
-def _acquire(clean: dict, subject: Subject, site: physics.Site, signals: dict, coords, spacing) -> dict:
-    """Bias, blur and noise. The noise is drawn with a fixed number of random numbers
-    per voxel and scaled by lesion-independent quantities (the WM signal sets the MR
-    noise level), so a re-rendered lesion leaves the noise elsewhere unchanged."""
+def receive_field(subject: Subject, site: physics.Site, coords: np.ndarray, sequence: int | None = None) -> np.ndarray:
+    """The multiplicative intensity field of one MR image: the session's receive field
+    (one per subject, visit and site: every sequence of a sitting shares it) times, for
+    ``sequence`` (an index into ``physics.MR_MODALITIES``), that sequence's small transmit term."""
+    visit = subject.params.get("visit", 0)
+    session = [subject.params["seed"], list(physics.SITES).index(site.name), visit]
+    log_field = site.bias_amplitude * plane_wave_field([_RECEIVE, *session], coords, FIELD_WAVELENGTH_MM,
+                                                       n_waves=4)[..., 0]
+    if sequence is not None and site.transmit_amplitude > 0:
+        log_field = log_field + site.transmit_amplitude * plane_wave_field(
+            [_TRANSMIT, *session, sequence], coords, FIELD_WAVELENGTH_MM, n_waves=4)[..., 0]
+    return np.exp(log_field)
+
+
+def _acquire(clean: dict, subject: Subject, site: physics.Site, signals: dict, coords, spacing) -> tuple[dict, dict]:
+    """Receive field, blur and noise -> (acquired, noise-free acquired). The noise is drawn
+    with a fixed number of random numbers per voxel and scaled by lesion-independent
+    quantities (the WM signal sets the MR noise level), so a re-rendered lesion leaves the
+    noise elsewhere unchanged."""
     # A later visit draws new noise; the first keeps the stream it always had.
     visit = subject.params.get("visit", 0)
     rng = np.random.default_rng([subject.params["seed"], _NOISE] + ([visit] if visit else []))
     wm = physics.TISSUES.index("wm")
-    out = {}
+    out, noise_free = {}, {}
     for i, modality in enumerate(physics.MR_MODALITIES):
-        bias = np.exp(site.bias_amplitude * plane_wave_field(
-            subject.params["seed"] * 16 + i, coords, (200.0, 400.0), n_waves=4)[..., 0])
-        image = _blur(clean[modality], site.blur_mm, spacing) * bias
+        image = _blur(clean[modality], site.blur_mm, spacing) * receive_field(subject, site, coords, i)
+        noise_free[modality] = image.astype(np.float32)
         sigma = max(float(signals[modality][wm]), 1e-6) / site.mr_snr  # SNR = WM signal / sigma
         real = image + rng.normal(0, sigma, image.shape)
         imag = rng.normal(0, sigma, image.shape)
@@ -317,7 +337,8 @@ def _acquire(clean: dict, subject: Subject, site: physics.Site, signals: dict, c
     mean_counts = np.clip(clean["pet"], 0, None) * site.pet_counts
     counts = np.clip(np.round(mean_counts + np.sqrt(mean_counts) * rng.standard_normal(mean_counts.shape)), 0, None)
     out["pet"] = (counts / site.pet_counts).astype(np.float32)
-    return out
+    noise_free["ct"], noise_free["pet"] = clean["ct"], clean["pet"]
+    return out, noise_free
 
 
 def save_subject(subject, out_dir: str | Path, *, with_clean: bool = False, overwrite: bool = False) -> list[Path]:

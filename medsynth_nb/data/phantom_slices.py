@@ -18,6 +18,7 @@ def _stack_subject(subject: phantom.Subject, modalities) -> dict:
     return {
         "images": {m: slices(normalize(subject.images[m], m, head)) for m in modalities},
         "clean": {m: slices(normalize(subject.clean[m], m, head)) for m in modalities},
+        "noise_free": {m: slices(normalize(subject.noise_free[m], m, head, like=subject.images[m])) for m in modalities},
         "tissue": slices(subject.tissue), "tumor": slices(subject.tumor),
     }
 
@@ -85,7 +86,8 @@ def load_phantom(n_subjects: int = 40, image_size: int = 96, slices_per_subject:
         chosen = [parts[i] for i in index]
         cat = lambda key, m=None: np.concatenate([p[key][m] if m else p[key] for p in chosen])  # noqa: E731
         return SliceSet({m: cat("images", m) for m in kept}, {m: cat("clean", m) for m in kept},
-                        cat("tissue"), cat("tumor"), cat("subject_ids"))
+                        cat("tissue"), cat("tumor"), cat("subject_ids"),
+                        noise_free={m: cat("noise_free", m) for m in kept})
 
     info = {"name": "phantom", "seed": seed, "site": site, "visit": visit, "image_size": image_size,
             "n_subjects": n_subjects, "slices_per_subject": slices_per_subject, "slice_gap_mm": slice_gap_mm,

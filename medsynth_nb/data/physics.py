@@ -8,8 +8,11 @@ Sources of the tissue values (3 T where it matters; approximate, rounded):
 - GM / WM T1 and T2: Wansapura et al., JMRI 1999 (3 T: WM T1 ~830 ms, GM ~1330 ms;
   T2 WM ~80 ms, GM ~110 ms); Stanisz et al., MRM 2005 report the same ordering.
 - CSF: T1 ~4300 ms at 3 T (Rooney et al., MRM 2007), T2 long (~2000 ms, the water limit).
-- Proton density (water content): WM ~0.69, GM ~0.80, CSF 1.0 (as in BrainWeb,
-  Kwan et al., IEEE TMI 1999); fat T1 ~370 ms, T2 ~130 ms at 3 T (Gold et al., AJR 2004).
+- Proton density (water content, CSF = 1): WM 0.69, GM 0.84, the means of 21 volunteers
+  at 3 T in Front. Neurol. 2019;10:1333 (doi 10.3389/fneur.2019.01333: 69.1 % and 83.7 %).
+  (An earlier version said "WM 0.69, GM 0.80, as in BrainWeb"; BrainWeb's simulator uses
+  other, relative values, and GM 0.80 was below the measured water content.) Fat T1 ~370 ms,
+  T2 ~130 ms at 3 T (Gold et al., AJR 2004).
 - Cortical bone: almost no MR signal (T2* well below 1 ms; PD ~0.05 as seen by
   conventional sequences); diploe carries fatty marrow (fat-like T1).
 - Tumour: vasogenic oedema has more free water than WM (longer T1/T2, FLAIR bright);
@@ -26,6 +29,16 @@ Sources of the tissue values (3 T where it matters; approximate, rounded):
   (Bottomley et al., Med Phys 1984); b = 0.3 here. Free water (CSF) disperses little and
   fat less than tissue. T2 changes little between 0.06 T and 3 T and is kept. Measured
   0.064 T brain values to check against: Jordanova et al., MAGMA 2023.
+- Intensity fields: what one session shares. The receive-coil sensitivity (B1-) is a
+  multiplicative field set by the coil and where the head lies in it; it does not change
+  between the sequences of one sitting, which is why the ratio of a T1w and a T2w image
+  of one session cancels it (Glasser & Van Essen, J Neurosci 2011). The transmit field
+  (B1+) changes the flip angles, and how much that changes the signal depends on the
+  sequence, so each sequence carries a small field of its own: the bias that remains in
+  such ratio maps, a few percent (Glasser et al., NeuroImage 2022). Here: one receive
+  field per subject, visit and site (``bias_amplitude``), times a per-sequence term of
+  amplitude ``transmit_amplitude``. Another visit is another positioning (a new field);
+  another site is another scanner and coil (a new field).
 """
 from __future__ import annotations
 
@@ -53,7 +66,7 @@ class Tissue:
 TISSUE_PROPERTIES: dict[str, Tissue] = {
     "air": Tissue(t1_ms=1.0, t2_ms=1.0, pd=0.0, hu=-1000.0, fdg=0.0),
     "csf": Tissue(t1_ms=4300.0, t2_ms=2000.0, pd=1.0, hu=10.0, fdg=0.1),
-    "gm": Tissue(t1_ms=1330.0, t2_ms=110.0, pd=0.80, hu=40.0, fdg=3.0),
+    "gm": Tissue(t1_ms=1330.0, t2_ms=110.0, pd=0.84, hu=40.0, fdg=3.0),
     "wm": Tissue(t1_ms=830.0, t2_ms=80.0, pd=0.69, hu=25.0, fdg=1.0),
     "cortical_bone": Tissue(t1_ms=250.0, t2_ms=1.0, pd=0.05, hu=1600.0, fdg=0.2),
     "diploe": Tissue(t1_ms=400.0, t2_ms=60.0, pd=0.35, hu=700.0, fdg=0.3),
@@ -91,7 +104,8 @@ class Site:
     name: str
     sequences: dict[str, Sequence]
     mr_snr: float = 30.0            # mean WM signal / Rician sigma (before bias)
-    bias_amplitude: float = 0.15    # peak multiplicative receive-field deviation
+    bias_amplitude: float = 0.15    # receive field: SD of its log, shared by a session's sequences
+    transmit_amplitude: float = 0.02  # per-sequence transmit term: SD of its log (a few percent)
     blur_mm: float = 0.0            # extra in-plane Gaussian blur (lower resolution)
     ct_noise_hu: float = 8.0
     pet_fwhm_mm: float = 5.0
@@ -149,7 +163,7 @@ def jitter_tissues(rng: np.random.Generator, amount: float = 0.02) -> dict[str, 
     ~``amount`` (relative, log-normal); HU by a few HU (bone by more). CSF is nearly pure
     water and varies 4x less, so FLAIR's CSF null (TI set for the nominal T1) holds as
     it does on real scanners. At 2 % no subject's tissue contrasts invert (WM stays
-    brighter than GM on T1w: that gap is ~17 %)."""
+    brighter than GM on T1w: that gap is ~13 % at 3 T)."""
     out = {}
     for name, t in TISSUE_PROPERTIES.items():
         sd = amount / 4 if name == "csf" else amount

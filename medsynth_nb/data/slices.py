@@ -57,12 +57,16 @@ class SliceSet(SubjectSlices):
     """Normalised 2-D slices (N x H x W per modality) with their labels and subjects."""
 
     images: dict[str, np.ndarray]   # acquired: what a scanner gives
-    clean: dict[str, np.ndarray]    # noise-free truth
+    clean: dict[str, np.ndarray]    # the tissue contrast alone: no receive field, blur or noise
     tissue: np.ndarray
     tumor: np.ndarray
     subject_ids: np.ndarray
+    # The acquisition without its noise (receive field and blur kept), on the acquired
+    # images' scale: what a perfect synthesiser would predict, so scoring it against
+    # ``images`` gives a task's ceiling. None where it is unknown (real scans).
+    noise_free: dict[str, np.ndarray] | None = None
 
-    per_slice = ("images", "clean", "tissue", "tumor", "subject_ids")
+    per_slice = ("images", "clean", "tissue", "tumor", "subject_ids", "noise_free")
 
     @property
     def subjects_with_tumor(self) -> list[str]:
@@ -156,9 +160,12 @@ class SynthesisData:
         def merged(mine: SliceSet, theirs: SliceSet) -> SliceSet:
             if not np.array_equal(mine.tissue, theirs.tissue):
                 raise ValueError("The two datasets do not hold the same subjects slice for slice.")
+            both = mine.noise_free is not None and theirs.noise_free is not None
             return SliceSet({**mine.images, **{f"{m}@{site}": v for m, v in theirs.images.items()}},
                             {**mine.clean, **{f"{m}@{site}": v for m, v in theirs.clean.items()}},
-                            mine.tissue, mine.tumor, mine.subject_ids)
+                            mine.tissue, mine.tumor, mine.subject_ids,
+                            {**mine.noise_free, **{f"{m}@{site}": v for m, v in theirs.noise_free.items()}}
+                            if both else None)
 
         return SynthesisData(merged(self.train, other.train), merged(self.val, other.val),
                              merged(self.test, other.test), {**self.info, "other_sites": [site]})

@@ -11,9 +11,10 @@ from medsynth_nb.exercises.verdict import check, verdict
 
 @check
 def check_prediction(prediction: dict[str, str], table, model: str, reference: str) -> bool:
-    """Chapter 01, exercise 1: predict, before training, whether ``model`` scores
-    "higher" or "lower" than ``reference`` on each metric; checked against the measured
-    ``table`` (``metrics.summarize`` output, one row per method)."""
+    """Chapter 01, exercises 1 and 2: predict, before training, whether ``model`` scores
+    "higher" or "lower" than ``reference`` on each metric (e.g. ``psnr``, ``blur_mm``: the
+    value itself, so a sharper model is "lower" on ``blur_mm``); checked against the
+    measured ``table`` (``metrics.summarize`` output, one row per method)."""
     wrong = []
     for metric, guess in prediction.items():
         measured = "higher" if table.loc[model, metric] > table.loc[reference, metric] else "lower"

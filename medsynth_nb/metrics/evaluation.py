@@ -1,13 +1,21 @@
 """Evaluation tables: a model's predictions on a slice set scored per slice, then averaged
-per subject, then over subjects (subjects, not slices, are the independent samples)."""
+per subject, then over subjects (subjects, not slices, are the independent samples).
+
+Two rows put a table in scale: ``ceiling`` (the noise-free acquisition scored against the
+acquired target: what a perfect synthesiser would score, since no source image can predict
+the target's noise) and a baseline such as the intensity lookup; ``gap_closed`` says how
+much of the way from one to the other a model went."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import torch
+from scipy import ndimage
 
 from medsynth_nb.data.slices import SliceSet
 from medsynth_nb.metrics.image import image_metrics, mae
+from medsynth_nb.metrics.image_quality import blur_fwhm_mm
+from medsynth_nb.orientation import FOV_MM
 from medsynth_nb.tasks import Task, parse_task
 
 
@@ -22,16 +30,61 @@ def predict_set(predict, data: SliceSet, task: str | Task, batch_size: int = 32,
     return np.concatenate(out)[:, 0]
 
 
+def sharpness_reference(data: SliceSet, modality: str) -> np.ndarray:
+    """The image a prediction's blur is measured against: the noise-free acquisition where
+    the data have one (the phantom), else the ``clean`` images."""
+    return (data.noise_free if data.noise_free is not None else data.clean)[modality]
+
+
 def evaluate(predictions: np.ndarray, data: SliceSet, task: str | Task, *, against: str = "acquired") -> pd.DataFrame:
     """Per-subject metrics inside the head (air outside the head would flatter every
-    model), against the acquired target or the clean truth (``against="clean"``)."""
+    model), against the acquired target or the clean truth (``against="clean"``): PSNR,
+    SSIM and MAE per slice, averaged per subject, and ``blur_mm``, the extra blur against
+    the noise-free target (``metrics.image_quality.blur_fwhm_mm``; 0 = as sharp), fitted
+    on all of a subject's slices. Pixels are the course grid's (``FOV_MM`` / width)."""
     task = parse_task(task)
     target = (data.images if against == "acquired" else data.clean)[task.target]
     head = data.tissue > 0
     per_slice = image_metrics(predictions[:, None], target[:, None], head[:, None], task.target)
     frame = pd.DataFrame({k: v.numpy() for k, v in per_slice.items()})
     frame["subject"] = data.subject_ids
-    return frame.groupby("subject").mean()
+    table = frame.groupby("subject").mean()
+    reference = data.clean[task.target] if against == "clean" else sharpness_reference(data, task.target)
+    pixel_mm = FOV_MM / predictions.shape[-1]
+    table["blur_mm"] = pd.Series({subject: blur_fwhm_mm(predictions[rows], reference[rows], head[rows], pixel_mm)
+                                  for subject in table.index for rows in [data.subject_ids == subject]})
+    return table
+
+
+CEILING = "ceiling (noise-free acquisition)"
+
+
+def with_ceiling(per_subject: dict[str, pd.DataFrame], data: SliceSet, task: str | Task) -> dict[str, pd.DataFrame]:
+    """``per_subject`` ({method: per-subject frame}, what ``summarize`` takes) with the task's
+    ``ceiling`` added as the row ``CEILING`` where the data know it (the phantom), and as it
+    is for real scans, which have no noise-free truth."""
+    return per_subject if data.noise_free is None else {**per_subject, CEILING: ceiling(data, task)}
+
+
+def ceiling(data: SliceSet, task: str | Task) -> pd.DataFrame:
+    """Per-subject scores of a perfect synthesiser: the target's noise-free acquisition
+    (receive field and blur kept, noise removed) against the acquired target. No model can
+    score above it on average, because no source image carries the target's noise."""
+    task = parse_task(task)
+    if data.noise_free is None:
+        raise ValueError("These data have no noise-free acquisition (real scans): a task's ceiling needs the "
+                         "phantom, where it is known.")
+    return evaluate(data.noise_free[task.target], data, task)
+
+
+def gap_closed(table: pd.DataFrame, baseline: str, ceiling_row: str, metric: str = "psnr") -> pd.Series:
+    """Per row of ``table`` (methods), the fraction of the way from the ``baseline`` row to
+    the ``ceiling_row`` on ``metric``: 0 = no better than the baseline, 1 = at the ceiling;
+    NaN everywhere when the table has no ceiling row (real scans: ``with_ceiling``)."""
+    if ceiling_row not in table.index:
+        return pd.Series(float("nan"), index=table.index, name=f"gap closed ({metric})")
+    low, high = table.loc[baseline, metric], table.loc[ceiling_row, metric]
+    return ((table[metric] - low) / (high - low)).rename(f"gap closed ({metric})")
 
 
 def evaluate_model(predict, data: SliceSet, task: str | Task, *, device="cpu", against: str = "acquired") -> pd.DataFrame:
@@ -72,12 +125,29 @@ def summarize(per_subject: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+def interior_mask(labels: np.ndarray) -> np.ndarray:
+    """Pixels whose whole 3 x 3 in-plane neighbourhood has their label (labels N x H x W or
+    H x W): a tissue's interior, where no partial volume with another tissue is likely.
+    The other pixels are its boundary (one-pixel erosion of each label)."""
+    labels = np.asarray(labels)
+    size = (1,) * (labels.ndim - 2) + (3, 3)
+    return ndimage.minimum_filter(labels, size=size, mode="nearest") == ndimage.maximum_filter(
+        labels, size=size, mode="nearest")
+
+
 def error_by_label(prediction: np.ndarray, target: np.ndarray, labels: np.ndarray, names: dict[int, str]) -> pd.Series:
-    """Mean absolute error inside each label (e.g. CT error in HU per tissue): where a
-    model fails hides in a single average."""
+    """Mean absolute error inside each label's interior (e.g. CT error in HU per tissue),
+    and one ``boundary`` row for all the labelled pixels next to another label: where a
+    model fails hides in a single average, and an edge error is not a tissue's error. A
+    label with no interior pixel gets NaN."""
     err = np.abs(np.asarray(prediction) - np.asarray(target))
-    return pd.Series({name: float(err[labels == code].mean()) for code, name in names.items()
-                      if (labels == code).any()}, name="MAE")
+    labels = np.asarray(labels)
+    interior = interior_mask(labels)
+    rows = {name: float(err[inside].mean()) if inside.any() else float("nan")
+            for code, name in names.items() if (labels == code).any() for inside in [(labels == code) & interior]}
+    edge = np.isin(labels, list(names)) & ~interior
+    rows["boundary"] = float(err[edge].mean()) if edge.any() else float("nan")
+    return pd.Series(rows, name="MAE")
 
 
 def worst_slices(predictions: np.ndarray, data: SliceSet, task: str | Task, n: int = 3) -> np.ndarray:

@@ -5,7 +5,8 @@
 - ``ssim``: MONAI's Gaussian SSIM map (11 x 11, sigma 1.5, as Wang et al. 2004), averaged
   over the mask; with ``mask=None`` it equals MONAI's ``SSIMMetric``.
 - ``mae``: mean absolute error; for CT pass HU images to get HU.
-- ``sharpness``: edge energy relative to the real image (1 = as sharp; below 1 = blurrier).
+Sharpness is measured per subject against the noise-free truth (``evaluate``'s ``blur_mm``,
+from ``metrics.image_quality.blur_fwhm_mm``), not per slice here.
 
 Inputs are tensors or arrays shaped (B, 1, H, W) or (H, W); results are per image."""
 from __future__ import annotations
@@ -58,25 +59,9 @@ def ssim(pred, target, mask=None, data_range: float = 1.0) -> torch.Tensor:
     return _masked_mean(ssim_map, m)
 
 
-def sharpness(pred, target, mask=None) -> torch.Tensor:
-    """Edge energy of ``pred`` relative to ``target``: mean squared gradient (finite
-    differences) inside the mask, as a ratio. (Not the mean gradient *magnitude*: blur
-    conserves that across a step edge, it only spreads it.) 1 = as sharp as the real image; below 1 =
-    blurrier (the typical signature of an L1/L2-trained network), above 1 = extra edges
-    or noise. A complement to PSNR/SSIM, which reward blur where the model is unsure."""
-    def edge(x):
-        x = _as_batch(x)
-        gy = torch.nn.functional.pad(x[..., 1:, :] - x[..., :-1, :], (0, 0, 0, 1))
-        gx = torch.nn.functional.pad(x[..., :, 1:] - x[..., :, :-1], (0, 1, 0, 0))
-        return _masked_mean(gx**2 + gy**2, mask)
-
-    return edge(pred) / edge(target).clamp_min(1e-8)
-
-
 def image_metrics(pred, target, mask=None, modality: str | None = None) -> dict[str, torch.Tensor]:
-    """PSNR, SSIM, MAE and sharpness of normalised images; for CT also MAE in HU."""
-    out = {"psnr": psnr(pred, target, mask), "ssim": ssim(pred, target, mask), "mae": mae(pred, target, mask),
-           "sharpness": sharpness(pred, target, mask)}
+    """PSNR, SSIM and MAE of normalised images; for CT also MAE in HU."""
+    out = {"psnr": psnr(pred, target, mask), "ssim": ssim(pred, target, mask), "mae": mae(pred, target, mask)}
     if modality is not None and base_modality(modality) == "ct":
         out["mae_hu"] = mae(to_hu(_as_batch(pred)), to_hu(_as_batch(target)), mask)
     return out

@@ -17,6 +17,9 @@ images, the synthetic image is wrong. Each function asks that from another angle
 - ``per_subject`` / ``subject_rank_correlation``: does it rank *subjects* by their error,
   the question a reader of a synthetic scan cares about?
 - ``uncertainty_report``: all of it for several methods, one row each.
+- ``edge_magnitude``: the floor every method must clear. A prediction's own edge map
+  (gradient magnitude) costs nothing and already ranks errors, because every synthesiser
+  errs most at edges; an uncertainty method is worth its cost only where it beats it.
 
 Maps, errors and masks are N x H x W (numpy arrays or torch tensors); scores are over the
 pixels inside the mask (outside the head, air would make every map look good).
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 from medsynth_nb.metrics.stats import rank_correlation
 
@@ -53,6 +57,13 @@ def _same_shape(mask, **named) -> tuple[list[np.ndarray], np.ndarray]:
     if not keep.any():
         raise ValueError("The mask selects no pixel; pass a mask with at least one True pixel (or mask=None).")
     return list(arrays.values()), keep
+
+
+def edge_magnitude(prediction) -> np.ndarray:
+    """The trivial uncertainty map of a prediction (N x H x W or H x W): its in-plane
+    gradient magnitude (Sobel, per slice). A baseline row for every uncertainty table."""
+    image = _as_array(prediction)
+    return np.hypot(ndimage.sobel(image, axis=-1), ndimage.sobel(image, axis=-2)) / 8.0
 
 
 def sparsification_curve(uncertainty: np.ndarray, error: np.ndarray, fractions: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ def test_the_table_scores_the_truth_perfectly_and_the_low_field_scan_as_blurred_
     table = enhancement.enhancement_table({"low-field input": paired.images["t1@LF"],
                                            "high-field scan": paired.images["t1"]}, paired, TASK, pixel_mm=230 / 48)
     truth, low, high = table.loc["high-field truth"], table.loc["low-field input"], table.loc["high-field scan"]
-    assert truth["wm_noise"] == 0 and truth["ssim"] == pytest.approx(1)
+    assert truth["wm_noise"] == 0 and truth["ssim"] == pytest.approx(1) and truth["blur_mm"] == pytest.approx(0)
     assert low["resolution_fwhm_mm"] > truth["resolution_fwhm_mm"] + 1.0
     assert low["wm_noise"] > high["wm_noise"]
     assert low["gm_wm_contrast"] < 0.8 * truth["gm_wm_contrast"]

@@ -23,6 +23,8 @@ def test_the_card_names_the_scorecards_numbers_and_the_failure_modes(card, tiny_
     assert f"{summary.loc['mae', 'ci_low']:.4g} to {summary.loc['mae', 'ci_high']:.4g}" in text
     assert "contrast kept 0.42" in text and all(mode in text for mode in COURSE_FAILURE_MODES)
     assert "the course's phantom" in text and "Must not be used for" in text and "SYNTHETIC" in text
+    # Sharpness in millimetres against the truth; per-tissue errors on interiors, the edges on a row of their own.
+    assert "blur (mm, 0 = as sharp as the truth)" in text and "| boundary |" in text and "interior" in text
     for subject in card.per_subject.index:
         assert subject in text
 

@@ -2,11 +2,14 @@
 score ranks real held-out scans below mildly and then heavily degraded ones, and a mode
 collapse above the real scans; the scorecard measures what it says and refuses what it
 cannot compare."""
+import dataclasses
+
 import numpy as np
 import pytest
 
 from medsynth_nb.analysis.realism import RealismScorer, check_ranking, degradation_ladder, realism_table
-from medsynth_nb.analysis.scorecard import Scorecard, leaderboard, mean_with_interval, score_synthesis
+from medsynth_nb.analysis.scorecard import (CEILING, Scorecard, leaderboard, mean_with_interval, score_ceiling,
+                                             score_synthesis)
 from medsynth_nb.data.slices import SynthesisData
 from medsynth_nb.data.tissue_slices import TissueSlices
 from medsynth_nb.engine import TrainConfig, train
@@ -31,7 +34,7 @@ def test_every_score_ranks_the_degradation_ladder_and_sees_mode_collapse(world):
     data, _, scorer = world
     test = data.test
     ladder = degradation_ladder(test.images["t2"], seed=0)
-    table = realism_table(scorer, ladder, test.tissue > 0, test.clean["t2"], test.tissue)
+    table = realism_table(scorer, ladder, test.tissue > 0, test.noise_free["t2"], test.tissue)
     ranking = check_ranking(table)
     assert ranking.to_numpy().all(), f"\n{table}\n{ranking}"
     # The segmenter, a downstream task, does worse on heavily blurred scans than on real ones.
@@ -71,9 +74,28 @@ def test_scorecard_measures_the_truth_perfectly_and_a_blur_worse(world):
     board = leaderboard([blurred, perfect])
     assert board.index.tolist() == ["truth", "blurred"]  # best PSNR first
     assert board.loc["blurred", "FID (segmenter)"] > board.loc["truth", "FID (segmenter)"]
-    assert (blurred.per_tissue > 0).all() and "mae_tumor" in blurred.per_subject
+    assert (blurred.per_tissue.dropna() > 0).all() and "mae_tumor" in blurred.per_subject
     summary = blurred.summary
     assert (summary["ci_low"] <= summary["mean"]).all() and (summary["mean"] <= summary["ci_high"]).all()
+
+
+def test_the_ceiling_is_scored_like_a_model_and_the_leaderboard_says_how_much_of_the_gap_each_row_closed(world):
+    data, _, _ = world
+    test, task = data.test, "t1:t2"
+    top = score_ceiling(test, task)
+    assert top.name == CEILING and top.per_subject["blur_mm"].max() == 0  # as sharp as the truth: it is the truth
+    interior = top.per_tissue.drop("boundary")
+    assert "boundary" in top.per_tissue and interior.notna().any()
+    clean = score_synthesis("clean contrast", test.clean["t2"], test, task)  # no receive field: below the ceiling
+    half = score_synthesis("half way", (test.clean["t2"] + test.noise_free["t2"]) / 2, test, task)
+    board = leaderboard([clean, half, top], baseline="clean contrast")
+    assert board.index[0] == CEILING
+    assert board.loc[CEILING, "gap closed (psnr)"] == 1 and board.loc["clean contrast", "gap closed (psnr)"] == 0
+    assert 0 < board.loc["half way", "gap closed (psnr)"] < 1
+    with pytest.raises(ValueError, match="ceiling"):
+        leaderboard([clean, half], baseline="clean contrast")
+    with pytest.raises(ValueError, match="noise-free"):
+        score_ceiling(dataclasses.replace(test, noise_free=None), task)  # real scans: no truth to score
 
 
 def test_scorecard_refuses_predictions_of_other_slices_and_leaderboards_of_other_tasks(world):

@@ -76,9 +76,20 @@ def test_hu_error_by_tissue_is_in_hu():
     test = dataclasses.replace(_set("ct", (180.0, 30.0)), problem="ct")
     shifted = test.truth + 10 / 3000  # 10 HU everywhere (the CT window spans 3000 HU)
     table = rec.hu_error_by_tissue({"shifted": shifted}, test)
-    assert table[["csf", "gm", "wm"]].to_numpy() == pytest.approx(10.0, rel=1e-3)
+    assert table[["csf", "gm", "wm", "boundary"]].to_numpy() == pytest.approx(10.0, rel=1e-3)
     with pytest.raises(ValueError, match="CT"):
         rec.hu_error_by_tissue({}, _set("mri"))
+
+
+def test_hu_error_by_tissue_puts_a_misplaced_edge_in_the_boundary_column():
+    """Every edge moved by one pixel: the error lies on the pixels next to another tissue,
+    so each tissue's interior reads 0 and the boundary column carries it all."""
+    test = _set("ct", (180.0, 30.0))
+    healthy = np.stack([test.truth[1]] * len(test))  # the lesion is not in the tissue map
+    test = dataclasses.replace(test, truth=healthy)
+    table = rec.hu_error_by_tissue({"moved": np.roll(healthy, 1, axis=-1)}, test)
+    assert table[["csf", "gm", "wm"]].to_numpy() == pytest.approx(0.0, abs=1e-3)
+    assert (table["boundary"] > 10).all()
 
 
 def test_smoothing_costs_a_small_lesion_more_of_its_mean_than_a_large_one():

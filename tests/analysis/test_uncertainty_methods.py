@@ -211,6 +211,28 @@ def test_error_prediction_scores_each_method_against_its_own_error():
     expected = float(metrics.psnr(mean[:, None], truth[:, None], head[:, None]).mean())
     assert report.loc["oracle", "PSNR of the mean (dB)"] == pytest.approx(expected)
     assert set(scored.coverage) == set(scored.curves) == set(estimates)
+    # After each method, the edge map of its own mean against its own error: no interval, no PSNR of its own.
+    assert list(report.index) == ["oracle", uncertainty.baseline_of("oracle"),
+                                  "constant", uncertainty.baseline_of("constant")]
+    edge = report.loc[uncertainty.baseline_of("oracle")]
+    expected_rho = metrics.rank_correlation(metrics.edge_magnitude(mean), np.abs(mean - truth), head)
+    assert edge["rank_corr"] == pytest.approx(expected_rho)
+    assert np.isnan(edge["90 % interval holds"]) and np.isnan(edge["PSNR of the mean (dB)"])
+    assert list(uncertainty.without_baselines(report).index) == ["oracle", "constant"]
+
+
+def test_an_edge_map_is_the_floor_a_map_must_clear_where_errors_sit_at_edges():
+    # A blurred step edge: the error of a prediction sits where the image changes, so its own edge map ranks it.
+    truth = np.zeros((2, 16, 16), np.float32)
+    truth[:, :, 8:] = 1.0
+    prediction = truth.copy()
+    prediction[:, :, 7:9] = 0.5
+    error = np.abs(prediction - truth) + np.random.default_rng(0).uniform(0, 1e-3, truth.shape)
+    noise = np.random.default_rng(1).random(truth.shape)
+    report = uncertainty.report_with_baseline({"noise": noise}, prediction, error)
+    assert list(report.index) == ["noise", uncertainty.EDGE_BASELINE]
+    assert report.loc[uncertainty.EDGE_BASELINE, "rank_corr"] > 0.3 > abs(report.loc["noise", "rank_corr"])
+    assert report.loc[uncertainty.EDGE_BASELINE, "ause"] < report.loc["noise", "ause"]
 
 
 def test_group_scores_split_results_already_computed():

@@ -336,3 +336,75 @@ def test_a_fresh_machine_gets_the_atlas_that_later_runs_read_from_the_cache(tmp_
     for field in fields(anatomy.Atlas):
         a, b = getattr(first, field.name), getattr(again, field.name)
         assert a.dtype == b.dtype and np.array_equal(a, b), field.name
+
+
+# --------------------------------------------------------------------------- the session's fields, the skull
+
+
+def _field_in_deep_wm(subject, modality: str) -> np.ndarray:
+    """The smoothed log-ratio acquired / clean in deep white matter (WM over 95 % and two
+    voxels from anything else, where blur does not move the signal): the intensity field
+    the scanner put on this image, with the noise averaged out."""
+    deep = ndimage.binary_erosion(_pure(subject, "wm"), np.ones((3, 3, 1)))
+    weight = ndimage.gaussian_filter(deep.astype(float), (3, 3, 0))
+    ratio = np.log(np.maximum(subject.images[modality], 1e-6) / np.maximum(subject.clean[modality], 1e-6))
+    smoothed = ndimage.gaussian_filter(np.where(deep, ratio, 0.0), (3, 3, 0)) / np.maximum(weight, 1e-6)
+    return smoothed[deep]
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_one_session_shares_its_receive_field_and_another_site_does_not(seed):
+    """T1w and T2w of one sitting carry the same receive field (only a small per-sequence
+    transmit term differs), so their fields vary together; the same head on another scanner
+    (site B) has a field of its own. (With a field per sequence, the difference of two
+    sequences' fields spread 1.0-1.9 times as much as each one.)"""
+    grid = phantom.axial_grid(96, 3, 15.0, 20.0)  # slices far apart: the field varies over the whole brain
+    site_a = phantom.make_subject(seed, *grid, tumor=None)
+    site_b = phantom.make_subject(seed, *grid, tumor=None, site="B")
+    t1, t2, b1 = (_field_in_deep_wm(s, m) for s, m in ((site_a, "t1"), (site_a, "t2"), (site_b, "t1")))
+    assert min(t1.std(), t2.std()) > 0.02  # a real field to compare
+    assert (t1 - t2).std() < 0.5 * min(t1.std(), t2.std())
+    assert (t1 - b1).std() > 0.7 * max(t1.std(), b1.std())
+
+
+def test_a_new_visit_is_a_new_positioning_in_the_coil():
+    grid = phantom.axial_grid(64, 1)
+    first, second = (phantom.make_subject(2, *grid, tumor=None, visit=v) for v in (0, 1))
+    ratio = lambda s: s.noise_free["t1"] / np.maximum(s.clean["t1"], 1e-6)  # noqa: E731
+    head = first.fractions[2] + first.fractions[3] > 0.9
+    assert not np.allclose(ratio(first)[head], ratio(second)[head], rtol=0.02)
+
+
+def test_the_noise_free_acquisition_is_the_acquired_image_without_its_noise():
+    subject = phantom.make_subject(4, *phantom.axial_grid(96, 1), tumor=None)
+    wm = _pure(subject, "wm")
+    for modality in ("t1", "t2", "flair"):
+        residual = subject.images[modality][wm] - subject.noise_free[modality][wm]
+        sigma = subject.noise_free[modality][wm].mean() / physics.SITES["A"].mr_snr
+        assert abs(residual.mean()) < 0.2 * sigma  # Rician bias is small at this SNR
+        assert residual.std() == pytest.approx(sigma, rel=0.35)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_fractions_sum_to_one_everywhere(seed):
+    subject = phantom.make_subject(seed, *phantom.volume_grid(6.0), tumor=None)
+    np.testing.assert_allclose(subject.fractions.sum(0), 1.0, atol=1e-5)
+
+
+def test_the_frontal_sinus_is_air():
+    """The sinus inside the frontal bone renders as air: about -1000 HU on the noise-free CT
+    and no brighter than air on every MR contrast, and the tissue map calls it air."""
+    found = 0
+    for seed in range(6):
+        shape, affine = phantom.axial_grid(128, 3, 4.0, 6.0)
+        subject = phantom.make_subject(seed, shape, affine, tumor=None)
+        inside_head = ndimage.binary_fill_holes(subject.fractions[0] < 0.5, np.ones((3, 3, 1)))
+        sinus = inside_head & (subject.fractions[0] > 0.99)
+        sinus &= ndimage.binary_erosion(inside_head, np.ones((9, 9, 1)))  # well inside the skull, not the scalp
+        found += int(sinus.sum())
+        if sinus.any():
+            assert subject.clean["ct"][sinus].max() <= -900
+            assert (subject.tissue[sinus] == 0).all()
+            for modality in physics.MR_MODALITIES:
+                assert subject.clean[modality][sinus].max() < 0.05 * subject.clean[modality].max()
+    assert found > 0, "no subject's sinus crossed the test slices"

@@ -108,6 +108,19 @@ def test_beats_baseline():
     assert chapter00.check_beats_baseline(baseline, better, metric="psnr") is False
 
 
+def test_prediction_reads_blur_mm_as_measured():
+    """Chapter 01: "higher" / "lower" is the measured value's direction; on blur_mm the
+    sharper model is the lower one."""
+    from medsynth_nb.exercises import chapter01
+
+    table = pd.DataFrame({"psnr": [24.0, 23.0], "blur_mm": [1.4, 0.6]}, index=["L1 only", "pix2pix"])
+    right = {"psnr": "lower", "blur_mm": "lower"}
+    assert chapter01.check_prediction(right, table, model="pix2pix", reference="L1 only") is True
+    assert chapter01.check_prediction({**right, "blur_mm": "higher"}, table, model="pix2pix", reference="L1 only") is False
+    assert chapter01.check_prediction({"psnr": "higher", "blur_mm": "higher"}, table, model="L1 only",
+                                      reference="pix2pix") is True
+
+
 def test_check_catch_up_reads_the_transfer_table():
     import pandas as pd
 
@@ -156,9 +169,10 @@ def test_best_single_input_for_imputation():
 
 
 def test_lowest_ause_reads_the_uncertainty_report(capsys):
-    report = pd.DataFrame({"rank_corr": [0.1, 0.4, 0.3], "ause": [0.30, 0.12, 0.20]},
-                          index=["MC dropout", "deep ensemble", "diffusion samples"])
-    assert chapter05.check_lowest_ause("deep ensemble", report) is True
+    report = pd.DataFrame({"rank_corr": [0.1, 0.4, 0.5, 0.3], "ause": [0.30, 0.12, 0.05, 0.20]},
+                          index=["MC dropout", "deep ensemble", "edge magnitude (baseline) of deep ensemble",
+                                 "diffusion samples"])
+    assert chapter05.check_lowest_ause("deep ensemble", report) is True  # the baseline row is no method
     assert chapter05.check_lowest_ause("MC dropout", report) is False  # a higher rank correlation is not the question
     assert chapter05.check_lowest_ause("Deep ensemble", report) is False
     assert "not a method in the table" in capsys.readouterr().out

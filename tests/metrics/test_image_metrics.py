@@ -1,14 +1,20 @@
 """Metrics: agreement with MONAI and scikit-image, known values, masks, tables."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from monai.metrics import PSNRMetric, SSIMMetric
+from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from medsynth_nb import metrics
+from medsynth_nb.data import phantom
+from medsynth_nb.metrics.image_quality import FWHM_PER_SIGMA
+from medsynth_nb.orientation import FOV_MM
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +115,7 @@ def test_image_metrics_ct_reports_hu():
     target = np.full((1, 1, 24, 24), 0.4, np.float32)
     pred = target + 0.01
     out = metrics.image_metrics(pred, target, modality="ct")
-    assert set(out) == {"psnr", "ssim", "mae", "sharpness", "mae_hu"}
+    assert set(out) == {"psnr", "ssim", "mae", "mae_hu"}
     # 0.01 of the 3000 HU window is 30 HU.
     assert float(out["mae_hu"][0]) == pytest.approx(30.0, rel=1e-3)
     assert "mae_hu" not in metrics.image_metrics(pred, target, modality="t2")
@@ -121,8 +127,78 @@ def test_error_by_label():
     pred = np.array([[1.0, 3.0, -2.0], [4.0, 5.0, 7.0]])
     series = metrics.error_by_label(pred, target, labels, {0: "air", 1: "csf", 2: "gm", 3: "wm"})
     assert isinstance(series, pd.Series)
-    assert series.to_dict() == pytest.approx({"air": 2.0, "csf": 3.0, "gm": 6.0})
+    # Every pixel of this tiny map touches another label: no interior anywhere, all boundary.
+    assert series.drop("boundary").isna().all()
+    assert series["boundary"] == pytest.approx(np.abs(pred).mean())
     assert "wm" not in series  # absent label: no row, not NaN
+
+
+def test_error_by_label_splits_each_tissue_into_interior_and_boundary():
+    """Interior rows and the boundary row partition the labelled pixels: the pixel-weighted
+    mean of the rows is the mean error over all of them, and each tissue's interior lies
+    inside it, away from every other tissue."""
+    rng = np.random.default_rng(0)
+    labels = np.zeros((2, 24, 24), np.uint8)
+    labels[:, 4:20, 4:20] = 1
+    labels[:, 8:14, 8:16] = 2
+    error = rng.uniform(0, 1, labels.shape)
+    names = {0: "air", 1: "csf", 2: "gm"}
+    series = metrics.error_by_label(error, np.zeros_like(error), labels, names)
+    interior = metrics.interior_mask(labels)
+    counts = {name: int(((labels == code) & interior).sum()) for code, name in names.items()}
+    counts["boundary"] = int((~interior).sum())
+    assert sum(counts.values()) == labels.size and min(counts.values()) > 0
+    pooled = sum(series[name] * n for name, n in counts.items()) / labels.size
+    assert pooled == pytest.approx(error.mean())
+    assert (ndimage.binary_erosion(labels[0] == 2, np.ones((3, 3))) == (interior[0] & (labels[0] == 2))).all()
+    assert series["gm"] == pytest.approx(error[(labels == 2) & interior].mean())
+
+
+def test_error_by_label_interior_of_the_phantom_is_purer_tissue():
+    """On a phantom slice, a tissue's interior pixels hold mostly that tissue more often than
+    all the pixels its argmax label names (for the thin CSF and scalp-fat layers, where the
+    course's per-tissue errors were mostly edge)."""
+    subject = phantom.make_subject(3, *phantom.axial_grid(96, 1), tumor=None)
+    labels = subject.tissue[..., 0]
+    interior = metrics.interior_mask(labels)
+    for code, channel in ((1, 1), (5, 6)):  # csf; fat (tissue code 5 is fraction channel 6)
+        named = labels == code
+        pure = subject.fractions[channel][..., 0] >= 0.9
+        assert (named & interior).sum() >= 5
+        assert pure[named & interior].mean() > pure[named].mean() + 0.1
+
+
+def test_ceiling_is_the_noise_free_acquisition_and_beats_the_clean_image(tiny_data):
+    """A task's ceiling: the noise-free acquisition scored against the acquired target. It
+    keeps the session's receive field, so it scores above the field-free clean image, and
+    its blur against itself is zero."""
+    test = tiny_data.test
+    top = metrics.ceiling(test, "t1:t2")
+    assert list(top.index) == test.subjects
+    clean = metrics.evaluate(test.clean["t2"], test, "t1:t2")
+    assert (top["psnr"] > clean["psnr"] + 3).all()
+    assert np.allclose(top["blur_mm"], 0.0)
+    table = metrics.summarize({"lookup": clean, "ceiling": top,
+                               "half way": top.assign(psnr=(top["psnr"] + clean["psnr"]) / 2)})
+    closed = metrics.gap_closed(table, "lookup", "ceiling")
+    assert closed.to_dict() == pytest.approx({"lookup": 0.0, "ceiling": 1.0, "half way": 0.5})
+    no_truth = dataclasses.replace(test, noise_free=None)
+    with pytest.raises(ValueError, match="noise-free"):
+        metrics.ceiling(no_truth, "t1:t2")
+    # Real scans: the table goes on without the row, and the gap is unknown.
+    assert set(metrics.with_ceiling({"lookup": clean}, no_truth, "t1:t2")) == {"lookup"}
+    assert set(metrics.with_ceiling({"lookup": clean}, test, "t1:t2")) == {"lookup", metrics.CEILING}
+    assert metrics.gap_closed(metrics.summarize({"lookup": clean}), "lookup", metrics.CEILING).isna().all()
+
+
+def test_evaluate_blur_reads_a_known_blur(tiny_data):
+    """``blur_mm`` of the noise-free target blurred by a known Gaussian is that blur."""
+    test = tiny_data.test
+    pixel_mm = FOV_MM / test.images["t2"].shape[-1]  # tiny_data's pixels are coarse: blur by one of them
+    sigma = 1.0 / FWHM_PER_SIGMA
+    blurred = ndimage.gaussian_filter(test.noise_free["t2"], (0, sigma, sigma))
+    assert metrics.evaluate(blurred, test, "t1:t2")["blur_mm"].to_numpy() == pytest.approx(pixel_mm, abs=0.5)
+    assert np.allclose(metrics.evaluate(test.noise_free["t2"], test, "t1:t2")["blur_mm"], 0.0)
 
 
 def test_evaluate_per_subject(tiny_data):

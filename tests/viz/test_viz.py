@@ -17,7 +17,12 @@ def test_physics_table_nominal_contrasts(site):
     table = viz.physics_table(site)
     assert list(table.index) == list(physics.TISSUES)
     t1w, t2w, flair = table["T1w"], table["T2w"], table["FLAIR"]
-    assert t1w["wm"] > t1w["gm"] > t1w["csf"]
+    if physics.SITES[site].field_t < 1:
+        # At 0.064 T every T1 is short against TR: the T1w GM/WM contrast all but vanishes (grey matter's
+        # higher proton density can even tip it), while CSF stays darkest.
+        assert abs(t1w["wm"] - t1w["gm"]) < 0.05 * t1w["wm"] and min(t1w["wm"], t1w["gm"]) > t1w["csf"]
+    else:
+        assert t1w["wm"] > t1w["gm"] > t1w["csf"]
     assert t2w["csf"] > t2w["gm"] > t2w["wm"]
     # The protocol's inversion time nulls CSF of nominal T1.
     assert flair["csf"] < 0.01 * flair["gm"]
