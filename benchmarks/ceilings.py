@@ -14,6 +14,7 @@ from medsynth_nb import metrics
 from medsynth_nb.course.results import RunRecord, this_command
 from medsynth_nb.data import load_dataset
 from medsynth_nb.profiles import get_profile
+from medsynth_nb.tasks import parse_task
 
 TASKS = ["t1:t2", "t2:t1", "t1:flair", "t1,t2:flair", "t1:pd", "t1:t1ce", "t1:ct", "t1:pet"]
 
@@ -22,8 +23,8 @@ data = load_dataset("phantom", profile=profile, seed=0, progress=False)
 rows = {}
 for task in TASKS:
     for name, frame in (("ceiling (noise-free acquisition)", metrics.ceiling(data.test, task)),
-                        ("clean contrast (no field, no noise)", metrics.evaluate(data.test.clean[task.split(":")[1]],
-                                                                                 data.test, task))):
+                        ("clean contrast (no field, no noise)",
+                         metrics.evaluate(data.test.clean[parse_task(task).target], data.test, task))):
         means = frame.mean()
         rows[(task, name)] = {"psnr": means["psnr"], "ssim": means["ssim"], "mae": means["mae"],
                               "blur_mm": means["blur_mm"]}

@@ -29,7 +29,8 @@ from monai.metrics import MultiScaleSSIMMetric
 from scipy.stats import t as student_t
 
 from medsynth_nb.data.phantom import TISSUE_LABELS
-from medsynth_nb.metrics.evaluation import CEILING, error_by_label, evaluate, gap_closed, predict_set
+from medsynth_nb.metrics.evaluation import (CEILING, error_by_label, evaluate, gap_closed, noise_free_target,
+                                           predict_set)
 from medsynth_nb.tasks import parse_task
 
 # Wang et al.'s first three scale weights: 96-pixel slices are too small for five 11-pixel scales.
@@ -131,10 +132,7 @@ def score_model(name: str, model, data, task, *, scorer=None, device="cpu") -> S
 def score_ceiling(data, task, *, scorer=None) -> Scorecard:
     """The scorecard of a perfect synthesiser, named ``CEILING``: the target's noise-free
     acquisition (``data.noise_free``; the phantom's only) scored like any prediction."""
-    task = parse_task(task)
-    if data.noise_free is None:
-        raise ValueError("These data have no noise-free acquisition (real scans): a task's ceiling needs the phantom.")
-    return score_synthesis(CEILING, data.noise_free[task.target], data, task, scorer=scorer)
+    return score_synthesis(CEILING, noise_free_target(data, task), data, task, scorer=scorer)
 
 
 def leaderboard(cards, baseline: str | None = None) -> pd.DataFrame:

@@ -300,18 +300,16 @@ def _blur(image: np.ndarray, fwhm_mm: float, spacing: np.ndarray) -> np.ndarray:
     return ndimage.gaussian_filter(image, sigma, mode="nearest").astype(np.float32)
 
 
-def receive_field(subject: Subject, site: physics.Site, coords: np.ndarray, sequence: int | None = None) -> np.ndarray:
-    """The multiplicative intensity field of one MR image: the session's receive field
-    (one per subject, visit and site: every sequence of a sitting shares it) times, for
-    ``sequence`` (an index into ``physics.MR_MODALITIES``), that sequence's small transmit term."""
-    visit = subject.params.get("visit", 0)
-    session = [subject.params["seed"], list(physics.SITES).index(site.name), visit]
-    log_field = site.bias_amplitude * plane_wave_field([_RECEIVE, *session], coords, FIELD_WAVELENGTH_MM,
-                                                       n_waves=4)[..., 0]
-    if sequence is not None and site.transmit_amplitude > 0:
-        log_field = log_field + site.transmit_amplitude * plane_wave_field(
-            [_TRANSMIT, *session, sequence], coords, FIELD_WAVELENGTH_MM, n_waves=4)[..., 0]
-    return np.exp(log_field)
+def _log_field(subject: Subject, site: physics.Site, coords: np.ndarray, sequence: int | None = None) -> np.ndarray:
+    """The log of a multiplicative MR intensity field: with ``sequence`` None the session's
+    receive field (one per subject, site and visit: every sequence of a sitting shares it),
+    else that sequence's small transmit term (an index into ``physics.MR_MODALITIES``)."""
+    session = [subject.params["seed"], list(physics.SITES).index(site.name), subject.params.get("visit", 0)]
+    if sequence is None:
+        return site.bias_amplitude * plane_wave_field([_RECEIVE, *session], coords, FIELD_WAVELENGTH_MM,
+                                                      n_waves=4)[..., 0]
+    return site.transmit_amplitude * plane_wave_field([_TRANSMIT, *session, sequence], coords, FIELD_WAVELENGTH_MM,
+                                                      n_waves=4)[..., 0]
 
 
 def _acquire(clean: dict, subject: Subject, site: physics.Site, signals: dict, coords, spacing) -> tuple[dict, dict]:
@@ -324,8 +322,9 @@ def _acquire(clean: dict, subject: Subject, site: physics.Site, signals: dict, c
     rng = np.random.default_rng([subject.params["seed"], _NOISE] + ([visit] if visit else []))
     wm = physics.TISSUES.index("wm")
     out, noise_free = {}, {}
+    receive = _log_field(subject, site, coords)  # computed once: the whole session shares it
     for i, modality in enumerate(physics.MR_MODALITIES):
-        image = _blur(clean[modality], site.blur_mm, spacing) * receive_field(subject, site, coords, i)
+        image = _blur(clean[modality], site.blur_mm, spacing) * np.exp(receive + _log_field(subject, site, coords, i))
         noise_free[modality] = image.astype(np.float32)
         sigma = max(float(signals[modality][wm]), 1e-6) / site.mr_snr  # SNR = WM signal / sigma
         real = image + rng.normal(0, sigma, image.shape)

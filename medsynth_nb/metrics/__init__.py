@@ -1,5 +1,6 @@
 """Metrics: image quality (PSNR, SSIM, MAE, inside a mask; blur in mm against the noise-free
-truth), evaluation tables per subject with a task's ceiling (and per setting for chapter 07's reconstructions), paired statistics, the scores
+truth), evaluation tables per subject with a task's ceiling (and per setting for chapter 07's
+reconstructions), paired statistics, the scores
 of uncertainty estimates (``metrics.uncertainty``), resolution and SNR in physical units
 (``metrics.image_quality``), the through-plane discontinuity of slice-wise volumes
 (``metrics.volume``), a reader study's statistics (``metrics.reader_study``) and realism
@@ -30,9 +31,9 @@ from medsynth_nb.metrics.stats import paired_comparison, rank_correlation
 from medsynth_nb.metrics.uncertainty import edge_magnitude
 from medsynth_nb.metrics.volume import discontinuity_index, through_plane_gradient_error
 
-__all__ = ["CEILING", "blur_fwhm_mm", "ceiling", "cohen_kappa", "compare_samplers", "discontinuity_index", "edge_magnitude",
-           "error_by_label", "evaluate", "evaluate_imputation", "evaluate_model", "evaluate_reconstruction",
-           "forced_choice_accuracy", "frechet_distance", "gap_closed", "image_metrics", "interior_mask", "kernel_mmd", "lesion_contrast", "lesion_fidelity", "mae",
-           "paired_comparison", "predict_set", "psnr", "rank_correlation", "reconstruct_set", "score_reconstruction",
-           "ssim", "summarize", "texture_features", "through_plane_gradient_error", "with_ceiling",
-           "worst_slices"]
+__all__ = ["CEILING", "blur_fwhm_mm", "ceiling", "cohen_kappa", "compare_samplers", "discontinuity_index",
+           "edge_magnitude", "error_by_label", "evaluate", "evaluate_imputation", "evaluate_model",
+           "evaluate_reconstruction", "forced_choice_accuracy", "frechet_distance", "gap_closed", "image_metrics",
+           "interior_mask", "kernel_mmd", "lesion_contrast", "lesion_fidelity", "mae", "paired_comparison",
+           "predict_set", "psnr", "rank_correlation", "reconstruct_set", "score_reconstruction", "ssim", "summarize",
+           "texture_features", "through_plane_gradient_error", "with_ceiling", "worst_slices"]

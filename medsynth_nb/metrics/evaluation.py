@@ -30,12 +30,6 @@ def predict_set(predict, data: SliceSet, task: str | Task, batch_size: int = 32,
     return np.concatenate(out)[:, 0]
 
 
-def sharpness_reference(data: SliceSet, modality: str) -> np.ndarray:
-    """The image a prediction's blur is measured against: the noise-free acquisition where
-    the data have one (the phantom), else the ``clean`` images."""
-    return (data.noise_free if data.noise_free is not None else data.clean)[modality]
-
-
 def evaluate(predictions: np.ndarray, data: SliceSet, task: str | Task, *, against: str = "acquired") -> pd.DataFrame:
     """Per-subject metrics inside the head (air outside the head would flatter every
     model), against the acquired target or the clean truth (``against="clean"``): PSNR,
@@ -49,7 +43,8 @@ def evaluate(predictions: np.ndarray, data: SliceSet, task: str | Task, *, again
     frame = pd.DataFrame({k: v.numpy() for k, v in per_slice.items()})
     frame["subject"] = data.subject_ids
     table = frame.groupby("subject").mean()
-    reference = data.clean[task.target] if against == "clean" else sharpness_reference(data, task.target)
+    # Blur is read against the noise-free acquisition where the data have one (the phantom), else ``clean``.
+    reference = (data.clean if against == "clean" or data.noise_free is None else data.noise_free)[task.target]
     pixel_mm = FOV_MM / predictions.shape[-1]
     table["blur_mm"] = pd.Series({subject: blur_fwhm_mm(predictions[rows], reference[rows], head[rows], pixel_mm)
                                   for subject in table.index for rows in [data.subject_ids == subject]})
@@ -66,15 +61,19 @@ def with_ceiling(per_subject: dict[str, pd.DataFrame], data: SliceSet, task: str
     return per_subject if data.noise_free is None else {**per_subject, CEILING: ceiling(data, task)}
 
 
+def noise_free_target(data: SliceSet, task: str | Task) -> np.ndarray:
+    """The task target's noise-free acquisition: what a perfect synthesiser would predict."""
+    if data.noise_free is None:
+        raise ValueError("These data have no noise-free acquisition (real scans): a task's ceiling needs the "
+                         "phantom, where it is known.")
+    return data.noise_free[parse_task(task).target]
+
+
 def ceiling(data: SliceSet, task: str | Task) -> pd.DataFrame:
     """Per-subject scores of a perfect synthesiser: the target's noise-free acquisition
     (receive field and blur kept, noise removed) against the acquired target. No model can
     score above it on average, because no source image carries the target's noise."""
-    task = parse_task(task)
-    if data.noise_free is None:
-        raise ValueError("These data have no noise-free acquisition (real scans): a task's ceiling needs the "
-                         "phantom, where it is known.")
-    return evaluate(data.noise_free[task.target], data, task)
+    return evaluate(noise_free_target(data, task), data, task)
 
 
 def gap_closed(table: pd.DataFrame, baseline: str, ceiling_row: str, metric: str = "psnr") -> pd.Series:

@@ -80,11 +80,12 @@ def blur_fwhm_mm(image, reference, mask, pixel_mm: float, max_fwhm_mm: float = 8
     if masks.sum() < 10:
         raise ValueError("The mask holds fewer than 10 pixels: nothing to measure the blur on.")
     target = images[masks].astype(np.float64)
+    references = references.astype(np.float64)
     widths = np.arange(0.0, max_fwhm_mm + step_mm / 2, step_mm)
     residuals = []
     for width in widths:
         sigma = (0.0, width / FWHM_PER_SIGMA / pixel_mm, width / FWHM_PER_SIGMA / pixel_mm)  # in-plane only
-        blurred = ndimage.gaussian_filter(references.astype(np.float64), sigma) if width > 0 else references
+        blurred = ndimage.gaussian_filter(references, sigma) if width > 0 else references
         design = np.stack([blurred[masks], np.ones(len(target))], 1)
         coef, *_ = np.linalg.lstsq(design, target, rcond=None)
         residuals.append(float(np.mean((design @ coef - target) ** 2)))
