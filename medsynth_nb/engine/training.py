@@ -120,7 +120,7 @@ def validate(model, data: SynthesisData, task, max_slices: int, device: str) -> 
     val = data.val.select(np.arange(min(len(data.val), max_slices)))
     if hasattr(model, "validation_scores"):
         return model.validation_scores(val, device)
-    return evaluate_model(model.predict, val, task, device=device).mean().to_dict()
+    return evaluate_model(model.predict, val, task, device=device, blur=False).mean().to_dict()
 
 
 def train(model, data: SynthesisData, task, config: TrainConfig, *, out_dir: str | Path | None = None,

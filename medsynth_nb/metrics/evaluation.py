@@ -30,12 +30,15 @@ def predict_set(predict, data: SliceSet, task: str | Task, batch_size: int = 32,
     return np.concatenate(out)[:, 0]
 
 
-def evaluate(predictions: np.ndarray, data: SliceSet, task: str | Task, *, against: str = "acquired") -> pd.DataFrame:
+def evaluate(predictions: np.ndarray, data: SliceSet, task: str | Task, *, against: str = "acquired",
+             blur: bool = True) -> pd.DataFrame:
     """Per-subject metrics inside the head (air outside the head would flatter every
     model), against the acquired target or the clean truth (``against="clean"``): PSNR,
     SSIM and MAE per slice, averaged per subject, and ``blur_mm``, the extra blur against
     the noise-free target (``metrics.image_quality.blur_fwhm_mm``; 0 = as sharp), fitted
-    on all of a subject's slices. Pixels are the course grid's (``FOV_MM`` / width)."""
+    on all of a subject's slices. Pixels are the course grid's (``FOV_MM`` / width).
+    ``blur=False`` leaves the blur fit out (the training loop's validation: it costs a fit per
+    subject, and a model early in training has no blur to read yet)."""
     task = parse_task(task)
     target = (data.images if against == "acquired" else data.clean)[task.target]
     head = data.tissue > 0
@@ -43,6 +46,8 @@ def evaluate(predictions: np.ndarray, data: SliceSet, task: str | Task, *, again
     frame = pd.DataFrame({k: v.numpy() for k, v in per_slice.items()})
     frame["subject"] = data.subject_ids
     table = frame.groupby("subject").mean()
+    if not blur:
+        return table
     # Blur is read against the noise-free acquisition where the data have one (the phantom), else ``clean``.
     reference = (data.clean if against == "clean" or data.noise_free is None else data.noise_free)[task.target]
     pixel_mm = FOV_MM / predictions.shape[-1]
@@ -86,9 +91,10 @@ def gap_closed(table: pd.DataFrame, baseline: str, ceiling_row: str, metric: str
     return ((table[metric] - low) / (high - low)).rename(f"gap closed ({metric})")
 
 
-def evaluate_model(predict, data: SliceSet, task: str | Task, *, device="cpu", against: str = "acquired") -> pd.DataFrame:
+def evaluate_model(predict, data: SliceSet, task: str | Task, *, device="cpu", against: str = "acquired",
+                   blur: bool = True) -> pd.DataFrame:
     """``predict`` over ``data``, then ``evaluate``: the per-subject table of a model."""
-    return evaluate(predict_set(predict, data, task, device=device), data, task, against=against)
+    return evaluate(predict_set(predict, data, task, device=device), data, task, against=against, blur=blur)
 
 
 def evaluate_imputation(model, data: SliceSet, *, device="cpu") -> pd.DataFrame:
